@@ -1,0 +1,98 @@
+"""The `data` config section: its keys, defaults and validation.
+
+Validation is cheap and reads no data. Checks that need the data (is `dev_size`
+smaller than the training split, are the class ids in range) happen in
+`load_dataset`, also as a `ConfigError` naming the key.
+"""
+
+import numbers
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import ml_collections
+
+from research.errors import ConfigError
+
+DATA_DIR_ENV = 'RESEARCH_DATA_DIR'
+# Names that load without TFDS: generated (mnist1d) or read from IDX files.
+LOCAL_SOURCES = ('mnist1d', 'mnist', 'fashion_mnist')
+NORMALIZATIONS = ('none', 'standardize', 'unit_interval')
+
+
+def default_data_config() -> ml_collections.ConfigDict:
+  """Every key of the data section, with its default."""
+  c = ml_collections.ConfigDict()
+  c.name = 'mnist1d'  # a LOCAL_SOURCES name or a TFDS image-classification one
+  c.dir = ''  # directory with the official IDX files; '' -> $RESEARCH_DATA_DIR
+  c.tfds_dir = ''  # TFDS data_dir; '' -> TFDS's default
+  c.dev_size = 0  # examples held out from the training split
+  c.split_seed = 0  # seed of the dev hold-out, independent of the run seed
+  c.classes = ()  # class subset, relabelled 0..k-1 in this order; () = all
+  c.normalization = 'standardize'
+  return c
+
+
+def resolve_data_config(data_config: Any) -> dict[str, Any]:
+  """Checks the section and returns it as a plain dict, defaults filled in.
+
+  Raises:
+    ConfigError: naming the key, for an unknown key or a bad value.
+  """
+  if isinstance(data_config, ml_collections.FrozenConfigDict):
+    data_config = data_config.as_configdict()
+  if isinstance(data_config, ml_collections.ConfigDict):
+    values = data_config.to_dict()
+  elif isinstance(data_config, Mapping):
+    values = dict(data_config)
+  else:
+    raise ConfigError(
+        f'data: expected a ConfigDict, got {type(data_config).__name__}')
+
+  defaults = default_data_config().to_dict()
+  for key in sorted(values):
+    if key not in defaults:
+      raise ConfigError(
+          f'data.{key}: unknown key; the data section has {sorted(defaults)}')
+  c = {**defaults, **values}
+
+  if not isinstance(c['name'], str) or not c['name'].strip():
+    raise ConfigError(f"data.name: {c['name']!r} must be a non-empty string")
+  for key in ('dir', 'tfds_dir'):
+    if c[key] is None:
+      c[key] = ''
+    if not isinstance(c[key], (str, os.PathLike)):
+      raise ConfigError(f'data.{key}: {c[key]!r} must be a path string')
+    c[key] = os.fspath(c[key])
+  for key in ('dev_size', 'split_seed'):
+    if not _is_int(c[key]) or c[key] < 0:
+      raise ConfigError(f'data.{key}: {c[key]!r} must be an integer >= 0')
+    c[key] = int(c[key])
+  c['classes'] = _check_classes(c['classes'])
+  if c['normalization'] not in NORMALIZATIONS:
+    raise ConfigError(f"data.normalization: {c['normalization']!r} is not one "
+                      f'of {list(NORMALIZATIONS)}')
+  return c
+
+
+def validate_data_config(data_config: Any) -> None:
+  """Raises `ConfigError` naming the key for anything wrong; reads no data."""
+  resolve_data_config(data_config)
+
+
+def _is_int(value: Any) -> bool:
+  # bool is an Integral, but `dev_size=True` is a mistake, not 1.
+  return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_classes(classes: Any) -> tuple[int, ...]:
+  if not isinstance(classes, (tuple, list)):
+    raise ConfigError(f'data.classes: {classes!r} must be a tuple of class '
+                      'ids, e.g. (3, 5), or () for all classes')
+  for c in classes:
+    if not _is_int(c) or c < 0:
+      raise ConfigError(
+          f'data.classes: {c!r} in {tuple(classes)} is not an integer >= 0')
+  if len(set(classes)) != len(classes):
+    raise ConfigError(f'data.classes: {tuple(classes)} repeats a class id')
+  return tuple(int(c) for c in classes)

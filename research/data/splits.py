@@ -1,0 +1,47 @@
+"""Class subsets and the dev hold-out: which examples go where.
+
+Both are pure index arithmetic on host arrays, applied by `load_dataset` in
+this order: class subset (train and test), then the dev hold-out from train.
+"""
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def select_classes(x: np.ndarray, y: np.ndarray, classes: Sequence[int],
+                   num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+  """Keeps the examples of `classes`, relabelled 0..k-1 in the given order.
+
+  Example: classes=(5, 3) keeps fives (new label 0) and threes (new label 1).
+  Examples keep their original order.
+  """
+  classes = np.asarray(classes, dtype=np.int64)
+  if classes.size and (classes.min() < 0 or classes.max() >= num_classes):
+    raise ValueError(f'classes {classes.tolist()} out of range 0..'
+                     f'{num_classes - 1}')
+  new_label = np.full(num_classes, -1, dtype=np.int32)
+  new_label[classes] = np.arange(len(classes), dtype=np.int32)
+  keep = np.flatnonzero(np.isin(y, classes))
+  return x[keep], new_label[y[keep]]
+
+
+def hold_out_indices(num_examples: int, dev_size: int,
+                     seed: int) -> tuple[np.ndarray, np.ndarray]:
+  """(train, dev) indices: `dev_size` examples drawn at random as dev.
+
+  The draw depends only on `seed` and `num_examples`, not on the run seed, so
+  every run of a study sees the same dev set. Both index arrays are sorted:
+  the examples keep their original order.
+  """
+  if not 0 <= dev_size < num_examples:
+    raise ValueError(f'dev_size {dev_size} must be in [0, {num_examples})')
+  perm = np.random.default_rng(seed).permutation(num_examples)
+  return np.sort(perm[dev_size:]), np.sort(perm[:dev_size])
+
+
+def hold_out(x: np.ndarray, y: np.ndarray, dev_size: int, seed: int
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+  """(x_train, y_train, x_dev, y_dev) with `dev_size` examples held out."""
+  train, dev = hold_out_indices(len(x), dev_size, seed)
+  return x[train], y[train], x[dev], y[dev]

@@ -1,0 +1,70 @@
+"""An epoch on the device: a permutation of the resident dataset, then one
+`lax.scan` of train steps over its batches. The host is not in the loop."""
+
+import jax
+import jax.numpy as jnp
+
+from research.train.state import SHUFFLE_STREAM, TrainState, step_key
+
+
+def epoch_batch_indices(key: jax.Array, num_examples: int, batch_size: int,
+                        shuffle: bool) -> jax.Array:
+  """(steps_per_epoch, batch_size) example indices; a last partial batch is
+  dropped so every step has the same shape. Without shuffling the batches are
+  taken in order, as in the MNIST-1D notebooks."""
+  steps = num_examples // batch_size
+  order = (jax.random.permutation(key, num_examples) if shuffle
+           else jnp.arange(num_examples))
+  return order[:steps * batch_size].reshape(steps, batch_size)
+
+
+def make_train_epoch(train_step, *, num_examples: int, batch_size: int,
+                     shuffle: bool):
+  """Returns `train_epoch(state, x, y) -> (state, per-step metrics)`.
+
+  The permutation's key comes from the key of the epoch's first step, so an
+  epoch's batches depend only on the seed and the step it starts at.
+  """
+
+  def train_epoch(state: TrainState, x: jax.Array, y: jax.Array):
+    key = jax.random.fold_in(step_key(state.rng, state.step), SHUFFLE_STREAM)
+    indices = epoch_batch_indices(key, num_examples, batch_size, shuffle)
+
+    def body(state, batch_indices):
+      return train_step(state, (x[batch_indices], y[batch_indices]))
+
+    state, metrics = jax.lax.scan(body, state, indices)
+    # Checked here, on the device: a NaN could reach the parameters in the
+    # epoch's last step without showing in any loss of this epoch.
+    metrics['params_finite'] = jnp.all(jnp.asarray(
+        [jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(state.params)]))
+    return state, metrics
+
+  return train_epoch
+
+
+def make_evaluate(eval_step, *, batch_size: int):
+  """Returns `evaluate(state, x, y) -> {'loss', 'accuracy'}` over a whole split,
+  in chunks of `batch_size` (the last one padded and masked)."""
+
+  def evaluate(state: TrainState, x: jax.Array, y: jax.Array):
+    n = x.shape[0]
+    chunks = -(-n // batch_size)
+    pad = chunks * batch_size - n
+    mask = jnp.ones((n,), jnp.bool_)  # padding rows become False
+
+    def padded(a):
+      a = jnp.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1))
+      return a.reshape((chunks, batch_size) + a.shape[1:])
+
+    def body(totals, chunk):
+      out = eval_step(state, *chunk)
+      return jax.tree.map(jnp.add, totals, out), None
+
+    zero = {'loss_sum': jnp.zeros(()), 'correct': jnp.zeros(()),
+            'count': jnp.zeros(())}
+    totals, _ = jax.lax.scan(body, zero, (padded(x), padded(y), padded(mask)))
+    return {'loss': totals['loss_sum'] / totals['count'],
+            'accuracy': totals['correct'] / totals['count']}
+
+  return evaluate

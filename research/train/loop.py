@@ -1,0 +1,202 @@
+"""The training loop, readable top to bottom: data on the device, one compiled
+`lax.scan` per epoch, evaluation, checkpoints, early stopping, a summary."""
+
+import time
+from collections.abc import Callable
+
+import jax
+import ml_collections
+import numpy as np
+
+from research import losses, models
+from research.data import Dataset, load_dataset
+from research.errors import ConfigError, DivergedError
+from research.optim import build_optimizer
+from research.tracking import Logger, ProgressBar, RunDir, environment_info
+from research.train.checkpointing import Checkpointer
+from research.train.early_stopping import Monitor
+from research.train.epoch import make_evaluate, make_train_epoch
+from research.train.interrupt import stop_on_signals
+from research.train.state import TrainState, create_train_state
+from research.train.steps import make_eval_step, make_train_step
+
+EpochHook = Callable[[int, TrainState], None]
+
+
+def check_against_data(config: ml_collections.ConfigDict,
+                       dataset: Dataset) -> None:
+  """The checks that need the data's size, still before anything compiles."""
+  n = len(dataset.x_train)
+  if config.train.batch_size > n:
+    raise ConfigError(
+        f'train.batch_size: {config.train.batch_size} is larger than the '
+        f'training split ({n} examples of {dataset.name})')
+
+
+def _host_mean(values) -> float:
+  return float(np.mean(np.asarray(values, dtype=np.float64)))
+
+
+def _divergence_message(metrics, first_step: int) -> str | None:
+  """Names the first step whose loss (or resulting parameters) is not finite."""
+  step_losses = np.asarray(metrics['loss'])
+  bad = np.flatnonzero(~np.isfinite(step_losses))
+  if bad.size:
+    return (f'the training loss is {step_losses[bad[0]]} at step '
+            f'{first_step + int(bad[0])}')
+  if not bool(metrics['params_finite']):
+    return (f'the parameters are not finite after step '
+            f'{first_step + len(step_losses) - 1}')
+  return None
+
+
+def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
+          *, epoch_end_hook: EpochHook | None = None) -> dict:
+  """Trains (or resumes) the run of `config` in `run_dir`; returns its summary.
+
+  Raises DivergedError when the loss becomes NaN or Inf; the summary written
+  then says so, and the latest checkpoint is the last good state.
+  """
+  started = time.perf_counter()
+  cfg = config.train
+
+  dataset = load_dataset(config.data)
+  check_against_data(config, dataset)
+  model = models.build_model(config.model, dataset.num_classes)
+  loss_fn = losses.get(config.loss.name)
+  tx = build_optimizer(config)
+
+  x_train, y_train = jax.device_put((dataset.x_train, dataset.y_train))
+  splits = {'test': jax.device_put((dataset.x_test, dataset.y_test))}
+  if len(dataset.x_dev):
+    splits['dev'] = jax.device_put((dataset.x_dev, dataset.y_dev))
+  steps_per_epoch = len(dataset.x_train) // cfg.batch_size
+
+  state = create_train_state(config.seed, model, tx, x_train[:1])
+  train_epoch = jax.jit(
+      make_train_epoch(make_train_step(model, tx, loss_fn),
+                       num_examples=len(dataset.x_train),
+                       batch_size=cfg.batch_size, shuffle=cfg.shuffle),
+      donate_argnums=0)
+  evaluate = jax.jit(make_evaluate(make_eval_step(model, loss_fn),
+                                   batch_size=cfg.eval_batch_size))
+
+  checkpointer = Checkpointer(run_dir.checkpoint_dir, keep=cfg.keep_checkpoints)
+  monitor = Monitor(mode=cfg.monitor_mode, patience=cfg.patience,
+                    min_delta=cfg.min_delta)
+  epoch, elapsed_before = 0, 0.0
+  restored = checkpointer.restore_latest(state)
+  if restored is not None:
+    state, meta = restored
+    epoch, elapsed_before = meta['epoch'], meta['elapsed_s']
+    monitor = Monitor.from_dict(meta['monitor'])
+    # Epochs logged after that checkpoint will be trained and logged again.
+    run_dir.truncate_metrics(int(state.step))
+  start_epoch, start_step = epoch, int(state.step)
+
+  compile_started = time.perf_counter()
+  train_epoch = train_epoch.lower(state, x_train, y_train).compile()
+  compile_s = time.perf_counter() - compile_started
+  setup_s = compile_started - started
+
+  def meta() -> dict:
+    return {'epoch': epoch, 'monitor': monitor.to_dict(),
+            'elapsed_s': elapsed_before + time.perf_counter() - started}
+
+  def summarize(status: str, extra: dict | None = None) -> dict:
+    trained_steps = int(state.step) - start_step
+    wall_s = time.perf_counter() - started
+    train_s = max(wall_s - compile_s - setup_s, 1e-9)
+    summary = {
+        'status': status, 'experiment': config.experiment, 'seed': config.seed,
+        'run_dir': str(run_dir.path), 'epochs': epoch, 'steps': int(state.step),
+        'steps_per_epoch': steps_per_epoch,
+        'resumed_from_epoch': start_epoch or None,
+        'num_params': int(sum(np.size(p) for p in jax.tree.leaves(state.params))),
+        'wall_time_s': elapsed_before + wall_s, 'compile_time_s': compile_s,
+        'steps_per_second': trained_steps / train_s if trained_steps else None,
+        'examples_per_second':
+            trained_steps * cfg.batch_size / train_s if trained_steps else None,
+        'data': {'source': dataset.source, 'train': len(dataset.x_train),
+                 'dev': len(dataset.x_dev), 'test': len(dataset.x_test)},
+        'environment': environment_info(),
+    }
+    summary.update(extra or {})
+    run_dir.write_summary(summary)
+    logger.log_summary(summary)
+    return summary
+
+  total_steps = cfg.num_epochs * steps_per_epoch
+  progress = ProgressBar(total_steps, initial_step=int(state.step),
+                         enabled=config.tracking.progress,
+                         desc=config.experiment or 'train')
+  status = 'done'
+  with stop_on_signals() as stop_request:
+    try:
+      while epoch < cfg.num_epochs:
+        first_step = int(state.step)
+        state, step_metrics = train_epoch(state, x_train, y_train)
+        # Reading the losses waits for the epoch: nothing runs ahead of its
+        # divergence check (and sharded CPU loops need the wait anyway).
+        problem = _divergence_message(step_metrics, first_step)
+        if problem:
+          last_good = (checkpointer.latest_steps() or [None])[-1]
+          message = (f'Run diverged: {problem} (epoch {epoch + 1}). Stopped; '
+                     f'the last good checkpoint is step {last_good} in '
+                     f'{checkpointer.directory / "latest"}.')
+          summarize('diverged', {'error': message})
+          raise DivergedError(message)
+        epoch += 1
+
+        record = {'epoch': epoch, 'step': int(state.step),
+                  'train/loss': _host_mean(step_metrics['loss']),
+                  'train/accuracy': _host_mean(step_metrics['accuracy'])}
+        if epoch % cfg.eval_every_epochs == 0 or epoch == cfg.num_epochs:
+          for name, (x, y) in splits.items():
+            for key, value in evaluate(state, x, y).items():
+              record[f'{name}/{key}'] = float(value)
+        record['time_s'] = elapsed_before + time.perf_counter() - started
+
+        is_best = False
+        if cfg.monitor in record:
+          is_best = monitor.update(record[cfg.monitor], epoch, record['step'])
+        run_dir.append_metrics(record)
+        logger.log_metrics(record, step=record['step'])
+        progress.update(record['step'], epoch, cfg.num_epochs, record)
+
+        if epoch_end_hook is not None:
+          epoch_end_hook(epoch, state)
+        if is_best:
+          checkpointer.save_best(record['step'], state, meta())
+        stopping = stop_request.requested or monitor.should_stop
+        if (epoch % cfg.checkpoint_every_epochs == 0 or stopping
+            or epoch == cfg.num_epochs):
+          checkpointer.save_latest(record['step'], state, meta())
+        if stop_request.requested:
+          status = 'interrupted'
+          break
+        if monitor.should_stop:
+          status = 'early_stopped'
+          break
+    finally:
+      progress.close()
+      checkpointer.close()
+
+  extra = {'stopped_by': stop_request.signal_name}
+  if status != 'interrupted':
+    # Final metrics in evaluation mode, the training split included.
+    final = {}
+    for name, (x, y) in {'train': (x_train, y_train), **splits}.items():
+      for key, value in evaluate(state, x, y).items():
+        final[f'{name}/{key}'] = float(value)
+    extra['final'] = final
+  if monitor.best_epoch is not None:
+    best = next((r for r in run_dir.read_metrics()
+                 if r['epoch'] == monitor.best_epoch), {})
+    extra['best'] = {'monitor': cfg.monitor, **best}
+  return summarize(status, extra)
+
+
+def is_finished(summary: dict | None) -> bool:
+  return bool(summary) and summary.get('status') in ('done', 'early_stopped')
+

@@ -1,0 +1,69 @@
+"""One run from a config: its directory, its loggers, then the training loop.
+
+The run directory is named after the config's hash, so running the same
+command again resumes an unfinished run (after a kill or a preemption) and
+leaves a finished one alone unless asked to restart.
+"""
+
+import pathlib
+import shutil
+import uuid
+
+import ml_collections
+
+from research import config as config_lib
+from research.tracking import RunDir, WandbLogger
+from research.train.loop import is_finished, train
+
+
+def default_run_dir(config: ml_collections.ConfigDict) -> pathlib.Path:
+  name = config.experiment or 'run'
+  return (pathlib.Path(config.tracking.output_dir) / name /
+          f'seed{config.seed}-{config_lib.config_hash(config)}')
+
+
+def clear_run_dir(run_dir: RunDir) -> None:
+  """Removes what a previous attempt left, so the run starts from scratch."""
+  shutil.rmtree(run_dir.checkpoint_dir, ignore_errors=True)
+  shutil.rmtree(run_dir.path / 'wandb', ignore_errors=True)
+  for name in ('metrics.jsonl', 'summary.json', 'wandb_run_id.json'):
+    (run_dir.path / name).unlink(missing_ok=True)
+
+
+def make_logger(config: ml_collections.ConfigDict, run_dir: RunDir):
+  run_id = run_dir.read_json('wandb_run_id.json')
+  if run_id is None:
+    run_id = uuid.uuid4().hex[:12]
+    run_dir.write_json('wandb_run_id.json', run_id)
+  t = config.tracking
+  return WandbLogger(
+      project=t.project, entity=t.entity or None, directory=run_dir.path,
+      run_id=run_id, name=run_dir.path.name, group=config.experiment or None,
+      mode=t.wandb, config=config.to_dict())
+
+
+def run(config: ml_collections.ConfigDict, *,
+        workdir: str | pathlib.Path | None = None, restart: bool = False,
+        epoch_end_hook=None) -> dict:
+  """Validates `config`, then trains it in its run directory; returns the
+  summary. A finished run is not trained again unless `restart`."""
+  config_lib.validate(config)
+  run_dir = RunDir(workdir or default_run_dir(config))
+  if restart:
+    clear_run_dir(run_dir)
+  previous = run_dir.read_summary()
+  if is_finished(previous):
+    return {**previous, 'already_finished': True}
+  written = run_dir.read_config()
+  if written is not None and (config_lib.config_hash(written)
+                              != config_lib.config_hash(config)):
+    raise ValueError(
+        f'{run_dir.path} holds a run of a different config; choose another '
+        'directory or pass --restart to replace it')
+  run_dir.write_config(config.to_dict())
+  logger = make_logger(config, run_dir)
+  try:
+    return train(config, run_dir, logger, epoch_end_hook=epoch_end_hook)
+  finally:
+    logger.finish()
+

@@ -1,0 +1,50 @@
+"""The train state: one pytree holding everything a run needs to continue."""
+
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+from flax import linen as nn
+
+
+@flax.struct.dataclass
+class TrainState:
+  """`step`, `params`, `batch_stats` (BatchNorm's running statistics, {} when
+  the model has none), `opt_state` and `rng`. Pure data: the model and the
+  optimizer are passed to the step functions, so the state checkpoints, `vmap`s
+  and `pmap`s as it is."""
+  step: jax.Array
+  params: Any
+  batch_stats: Any
+  opt_state: Any
+  rng: jax.Array
+
+
+def step_key(rng: jax.Array, step: jax.Array) -> jax.Array:
+  """The key of one step: a run is reproducible from its seed and resumable
+  from any step, because nothing else feeds the randomness."""
+  return jax.random.fold_in(rng, step)
+
+
+# Streams split off each step's key, so dropout masks and the epoch's shuffle
+# never share random bits.
+MODEL_STREAM = 0
+SHUFFLE_STREAM = 1
+
+
+def create_train_state(seed: int, model: nn.Module,
+                       tx: optax.GradientTransformation,
+                       example_input: jax.Array) -> TrainState:
+  """Initializes parameters from `seed` on an example batch of inputs."""
+  init_key, train_key = jax.random.split(jax.random.PRNGKey(seed))
+  variables = model.init({'params': init_key}, example_input, train=False)
+  params = variables['params']
+  return TrainState(
+      step=jnp.zeros((), jnp.int32),
+      params=params,
+      batch_stats=variables.get('batch_stats', {}),
+      opt_state=tx.init(params),
+      rng=train_key,
+  )

@@ -1,0 +1,74 @@
+"""The pure train and eval steps: `train_step(state, batch) -> (state, metrics)`."""
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import linen as nn
+
+from research.train.state import MODEL_STREAM, TrainState, step_key
+
+LossFn = Callable[[jax.Array, jax.Array], jax.Array]  # per-example losses
+
+
+def hard_labels(labels: jax.Array) -> jax.Array:
+  """Class ids from int labels or soft (N, C) targets."""
+  return labels if labels.ndim == 1 else jnp.argmax(labels, axis=-1)
+
+
+def make_train_step(model: nn.Module, tx: optax.GradientTransformationExtraArgs,
+                    loss_fn: LossFn):
+  """Returns `train_step(state, (x, y)) -> (state, {'loss', 'accuracy'})`."""
+
+  def train_step(state: TrainState, batch):
+    x, y = batch
+    dropout_key = jax.random.fold_in(step_key(state.rng, state.step),
+                                     MODEL_STREAM)
+
+    def loss_and_updates(params):
+      logits, updates = model.apply(
+          {'params': params, 'batch_stats': state.batch_stats}, x, train=True,
+          rngs={'dropout': dropout_key}, mutable=['batch_stats'])
+      return jnp.mean(loss_fn(logits, y)), (logits, updates)
+
+    (loss, (logits, model_updates)), grads = jax.value_and_grad(
+        loss_and_updates, has_aux=True)(state.params)
+
+    # The same batch, dropout masks and BatchNorm mode: a line search that
+    # calls value_fn sees the function whose gradient it was given.
+    def value_fn(params):
+      return loss_and_updates(params)[0]
+
+    updates, opt_state = tx.update(grads, state.opt_state, state.params,
+                                   value=loss, grad=grads, value_fn=value_fn)
+    new_state = state.replace(
+        step=state.step + 1,
+        params=optax.apply_updates(state.params, updates),
+        batch_stats=model_updates.get('batch_stats', state.batch_stats),
+        opt_state=opt_state,
+    )
+    accuracy = jnp.mean(jnp.argmax(logits, -1) == hard_labels(y))
+    return new_state, {'loss': loss, 'accuracy': accuracy}
+
+  return train_step
+
+
+def make_eval_step(model: nn.Module, loss_fn: LossFn):
+  """Returns `eval_step(state, x, y, mask) -> {'loss_sum', 'correct', 'count'}`.
+
+  Sums rather than means, so chunks of a split add up exactly; `mask` marks the
+  real rows of a padded last chunk. BatchNorm uses its running statistics.
+  """
+
+  def eval_step(state: TrainState, x, y, mask):
+    logits = model.apply({'params': state.params,
+                          'batch_stats': state.batch_stats}, x, train=False)
+    mask = mask.astype(jnp.float32)
+    losses = loss_fn(logits, y)
+    correct = (jnp.argmax(logits, -1) == hard_labels(y)).astype(jnp.float32)
+    return {'loss_sum': jnp.sum(losses * mask),
+            'correct': jnp.sum(correct * mask),
+            'count': jnp.sum(mask)}
+
+  return eval_step

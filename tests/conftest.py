@@ -1,0 +1,31 @@
+"""Test settings: W&B never reaches the network, and the shared data is found."""
+
+import os
+import pathlib
+
+# Before anything imports wandb or jax.
+os.environ.setdefault('WANDB_MODE', 'offline')
+os.environ.setdefault('WANDB_SILENT', 'true')
+os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+
+import pytest  # pylint: disable=g-import-not-at-top
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> pathlib.Path | None:
+  """$RESEARCH_DATA_DIR, else ../shared/data next to the checkout, else None."""
+  candidates = [os.environ.get('RESEARCH_DATA_DIR'), REPO.parent / 'shared' / 'data']
+  for c in candidates:
+    if c and (pathlib.Path(c) / 'mnist').is_dir():
+      return pathlib.Path(c)
+  return None
+
+
+@pytest.fixture
+def mnist_dir() -> pathlib.Path:
+  d = shared_data_dir()
+  if d is None:
+    pytest.skip('the official MNIST files are not here: set RESEARCH_DATA_DIR '
+                f'to a directory holding mnist/ (looked in {REPO.parent / "shared" / "data"})')
+  return d / 'mnist'

@@ -1,0 +1,63 @@
+"""The pure steps: dropout keys per step, BatchNorm state through a step."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from research import losses, models, optim
+from research.train import create_train_state, make_eval_step, make_train_step
+from train_helpers import tiny_config
+
+
+def setup(*overrides):
+  config = tiny_config(*overrides)
+  model = models.build_model(config.model, 10)
+  tx = optim.build_optimizer(config)
+  x = jax.random.normal(jax.random.PRNGKey(1), (64, 40))
+  y = jax.random.randint(jax.random.PRNGKey(2), (64,), 0, 10)
+  state = create_train_state(0, model, tx, x[:1])
+  step = jax.jit(make_train_step(model, tx, losses.get('cross_entropy')))
+  return model, state, step, (x, y)
+
+
+def test_dropout_mask_depends_on_seed_and_step_only():
+  _, state, step, batch = setup('model.dropout=0.5')
+  _, m1 = step(state, batch)
+  _, m2 = step(state, batch)  # same (seed, step): same mask, same loss
+  assert m1['loss'] == m2['loss']
+  _, m3 = step(state.replace(step=state.step + 1), batch)  # next step: new mask
+  assert m1['loss'] != m3['loss']
+  _, m4 = step(state.replace(rng=jax.random.PRNGKey(7)), batch)  # other seed: new mask
+  assert m1['loss'] != m4['loss']
+
+
+def test_without_dropout_the_step_index_does_not_matter():
+  _, state, step, batch = setup('model.dropout=0.0')
+  _, m1 = step(state, batch)
+  _, m3 = step(state.replace(step=state.step + 5), batch)
+  assert m1['loss'] == m3['loss']
+
+
+def test_batchnorm_statistics_update_in_training_and_freeze_in_eval():
+  model, state, step, (x, y) = setup('model.batchnorm=before', 'model.bn_momentum=0.5')
+  new_state, _ = step(state, (x, y))
+  before = jax.tree.leaves(state.batch_stats)
+  after = jax.tree.leaves(new_state.batch_stats)
+  assert any(not np.allclose(a, b) for a, b in zip(before, after))
+  # The first layer's running mean moved halfway to the batch mean of W x.
+  kernel = state.params['Dense_0']['kernel']
+  batch_mean = np.asarray(x @ kernel).mean(0)
+  np.testing.assert_allclose(new_state.batch_stats['BatchNorm_0']['mean'],
+                             0.5 * 0 + 0.5 * batch_mean, rtol=1e-4, atol=1e-5)
+  eval_step = jax.jit(make_eval_step(model, losses.get('cross_entropy')))
+  out1 = eval_step(new_state, x, y, jnp.ones(len(x)))
+  out2 = eval_step(new_state, x, y, jnp.ones(len(x)))
+  assert out1 == out2  # evaluation does not touch the statistics
+
+
+def test_train_step_is_pure():
+  _, state, step, batch = setup('model.batchnorm=after', 'model.dropout=0.1')
+  copy = jax.device_get(state)
+  step(state, batch)
+  for a, b in zip(jax.tree.leaves(copy), jax.tree.leaves(jax.device_get(state))):
+    np.testing.assert_array_equal(a, b)
