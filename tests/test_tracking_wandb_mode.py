@@ -44,8 +44,11 @@ def test_auto_with_key_probes_the_host(no_credentials, monkeypatch):
 
 def test_probe_is_bounded_in_time(monkeypatch):
   # A name lookup or connect that hangs (no network, a firewall dropping SYNs).
-  monkeypatch.setattr(socket, 'create_connection',
-                      lambda *args, **kwargs: time.sleep(5))
+  def hanging_connect(*args, **kwargs):
+    time.sleep(5)  # a name lookup or connect that never answers in time
+    raise TimeoutError('timed out')
+
+  monkeypatch.setattr(socket, 'create_connection', hanging_connect)
   start = time.monotonic()
   assert not wandb_mode.host_reachable('https://api.wandb.ai', timeout=0.3)
   assert time.monotonic() - start < 1.0
