@@ -29,3 +29,14 @@ def mnist_dir() -> pathlib.Path:
     pytest.skip('the official MNIST files are not here: set RESEARCH_DATA_DIR '
                 f'to a directory holding mnist/ (looked in {REPO.parent / "shared" / "data"})')
   return d / 'mnist'
+
+
+@pytest.fixture
+def no_credentials(monkeypatch, tmp_path):
+  """No W&B key, mode or netrc anywhere: what a fresh machine has."""
+  for name in ('WANDB_MODE', 'WANDB_API_KEY', 'WANDB_IDENTITY_TOKEN_FILE',
+               'WANDB_BASE_URL', 'NETRC'):
+    monkeypatch.delenv(name, raising=False)
+  monkeypatch.setenv('HOME', str(tmp_path / 'home'))
+  (tmp_path / 'home').mkdir()
+  return tmp_path / 'home'

@@ -6,19 +6,13 @@ import jax
 import numpy as np
 import pytest
 
-from research import losses, models, optim
-from research.train import Checkpointer, create_train_state, make_train_step
-from train_helpers import assert_trees_equal, tiny_config
+from research.train import Checkpointer
+from train_helpers import assert_trees_equal, model_state_and_step
 
 
 def trained_state(steps=3):
-  config = tiny_config('model.batchnorm=before', 'model.dropout=0.1')
-  model = models.build_model(config.model, 10)
-  tx = optim.build_optimizer(config)
-  x = jax.random.normal(jax.random.PRNGKey(1), (32, 40))
-  y = jax.random.randint(jax.random.PRNGKey(2), (32,), 0, 10)
-  state = create_train_state(0, model, tx, x[:1])
-  step = jax.jit(make_train_step(model, tx, losses.get('cross_entropy')))
+  model, state, step, (x, y) = model_state_and_step(
+      'model.batchnorm=before', 'model.dropout=0.1', batch_size=32)
   states = [state]
   for _ in range(steps):
     state, _ = step(state, (x, y))

@@ -241,16 +241,6 @@ def test_disabled_mode_writes_nothing(tmp_path):
   assert not (tmp_path / 'run').exists()
 
 
-@pytest.fixture
-def no_credentials(monkeypatch, tmp_path):
-  for name in ('WANDB_MODE', 'WANDB_API_KEY', 'WANDB_IDENTITY_TOKEN_FILE',
-               'WANDB_BASE_URL', 'NETRC'):
-    monkeypatch.delenv(name, raising=False)
-  monkeypatch.setenv('HOME', str(tmp_path / 'home'))
-  (tmp_path / 'home').mkdir()
-  return tmp_path / 'home'
-
-
 def test_auto_without_key_is_offline_at_once(no_credentials, tmp_path):
   start = time.monotonic()
   assert wandb_mode.resolve_mode('auto') == 'offline'

@@ -8,16 +8,6 @@ import pytest
 from research.tracking import wandb_mode
 
 
-@pytest.fixture
-def no_credentials(monkeypatch, tmp_path):
-  for name in ('WANDB_MODE', 'WANDB_API_KEY', 'WANDB_IDENTITY_TOKEN_FILE',
-               'WANDB_BASE_URL', 'NETRC'):
-    monkeypatch.delenv(name, raising=False)
-  monkeypatch.setenv('HOME', str(tmp_path / 'home'))
-  (tmp_path / 'home').mkdir()
-  return tmp_path / 'home'
-
-
 def test_auto_follows_wandb_mode(monkeypatch):
   for value, expected in [('offline', 'offline'), ('disabled', 'disabled'),
                           ('online', 'online'), ('dryrun', 'offline')]:

@@ -4,20 +4,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from research import losses, models, optim
-from research.train import create_train_state, make_eval_step, make_train_step
-from train_helpers import tiny_config
+from research import losses
+from research.train import make_eval_step
+from train_helpers import model_state_and_step
 
 
 def setup(*overrides):
-  config = tiny_config(*overrides)
-  model = models.build_model(config.model, 10)
-  tx = optim.build_optimizer(config)
-  x = jax.random.normal(jax.random.PRNGKey(1), (64, 40))
-  y = jax.random.randint(jax.random.PRNGKey(2), (64,), 0, 10)
-  state = create_train_state(0, model, tx, x[:1])
-  step = jax.jit(make_train_step(model, tx, losses.get('cross_entropy')))
-  return model, state, step, (x, y)
+  return model_state_and_step(*overrides)
 
 
 def test_dropout_mask_depends_on_seed_and_step_only():

@@ -4,7 +4,8 @@ import jax
 import numpy as np
 
 from research import config as config_lib
-from research import registry
+from research import losses, models, optim, registry
+from research.train import create_train_state, make_train_step
 import experiments  # pylint: disable=unused-import  (registers them)
 
 
@@ -42,3 +43,15 @@ def metric_rows(run_dir):
   for r in rows:
     r.pop('time_s', None)
   return rows
+
+
+def model_state_and_step(*overrides: str, batch_size: int = 64):
+  """(model, fresh state, jitted train step, one random MNIST-1D-shaped batch)."""
+  config = tiny_config(*overrides)
+  model = models.build_model(config.model, 10)
+  tx = optim.build_optimizer(config)
+  x = jax.random.normal(jax.random.PRNGKey(1), (batch_size, 40))
+  y = jax.random.randint(jax.random.PRNGKey(2), (batch_size,), 0, 10)
+  state = create_train_state(0, model, tx, x[:1])
+  step = jax.jit(make_train_step(model, tx, losses.get('cross_entropy')))
+  return model, state, step, (x, y)
