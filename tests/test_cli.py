@@ -52,6 +52,17 @@ def test_missing_data_fails_fast_with_where_it_looked(capsys, tmp_path, monkeypa
   assert elapsed < 10, f'took {elapsed:.1f} s to say the data is missing'
 
 
+def test_default_run_directory_is_relative_to_where_it_runs(capsys, tmp_path, monkeypatch):
+  # What the README's quickstart command does: no --workdir, runs/ under the cwd.
+  monkeypatch.chdir(tmp_path)
+  assert main(['run', 'quickstart', '--set', 'train.num_epochs=10'] + QUIET) == 0
+  out = capsys.readouterr().out
+  [run_dir] = (tmp_path / 'runs' / 'quickstart').iterdir()
+  assert f'run directory: runs/quickstart/{run_dir.name}' in out
+  assert (run_dir / 'checkpoints' / 'latest' / '400').is_dir()
+  assert json.loads((run_dir / 'summary.json').read_text())['status'] == 'done'
+
+
 def test_run_prints_directory_and_accuracy(capsys, tmp_path):
   assert main(['run', 'quickstart', '--set', 'train.num_epochs=2', '--workdir', str(tmp_path)]
               + QUIET) == 0

@@ -38,7 +38,8 @@ class Checkpointer:
   """
 
   def __init__(self, directory: str | pathlib.Path, keep: int = 2):
-    self.directory = pathlib.Path(directory)
+    # Orbax needs an absolute path; run directories are often given relative.
+    self.directory = pathlib.Path(directory).absolute()
     self._latest = _manager(self.directory / 'latest', keep)
     self._best = _manager(self.directory / 'best', 1)
 
