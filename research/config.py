@@ -17,12 +17,15 @@ import ml_collections
 
 from research.data.config import default_data_config
 from research.errors import ConfigError
+from research.optim.schedules import default_schedule_config
+from research.penalties import default_penalty_config
 
 # Keys that change where and how a run is reported, not what it computes: they
 # are left out of the run's identity (its hash and directory name).
 _PRESENTATION_KEYS = ('tracking',)
 
 MONITOR_MODES = ('max', 'min')
+BATCHINGS = ('epoch', 'full', 'fixed')
 MONITOR_SPLITS = ('train', 'dev')
 MONITOR_METRICS = ('loss', 'accuracy')
 
@@ -59,11 +62,26 @@ def base_config() -> ml_collections.ConfigDict:
   c.optimizer.b2 = 0.999
   c.optimizer.eps = 1e-8
   c.optimizer.decay = 0.9
+  c.optimizer.bias_correction = True
+  c.optimizer.initial_accumulator = 0.0
+  c.optimizer.memory_size = 10  # L-BFGS: (s, y) pairs kept
+  # Used with every optimizer: the chain around it.
+  c.optimizer.schedule = default_schedule_config()
+  c.optimizer.reference_batch_size = 0  # linear scaling rule: lr * batch / this; 0 = off
+  c.optimizer.grad_clip_norm = 0.0  # clip by global norm; 0 = off
+  c.optimizer.weight_decay = 0.0  # decoupled, weights only (not biases, not BatchNorm)
+
+  # Penalties added to the loss (weights only), and the max-norm constraint.
+  c.regularization = default_penalty_config()
 
   c.train = ml_collections.ConfigDict()
   c.train.batch_size = 128
   c.train.num_epochs = 10
   c.train.shuffle = True  # False: batches in order, as the MNIST-1D notebooks
+  # 'epoch': minibatches covering the training split each epoch; 'full': every
+  # step sees the whole training split; 'fixed': every step sees the same first
+  # batch_size examples. In 'full' and 'fixed' an epoch is one step.
+  c.train.batching = 'epoch'
   c.train.eval_every_epochs = 1
   c.train.eval_batch_size = 1000
   c.train.checkpoint_every_epochs = 1
@@ -214,6 +232,7 @@ def validate_train_config(config) -> None:
   if config.train.min_delta < 0:
     raise ConfigError(f'train.min_delta: {config.train.min_delta} must be >= 0')
   _check_choice(config, 'train.monitor_mode', MONITOR_MODES)
+  _check_choice(config, 'train.batching', BATCHINGS)
   monitor = config.train.monitor
   if monitor:
     split, _, metric = monitor.partition('/')
@@ -244,7 +263,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ConfigError, naming the key, for anything wrong; reads no data."""
   # Imported here: each section's owner validates it, and this module stays
   # importable without pulling in JAX.
-  from research import data, losses, models, optim  # pylint: disable=g-import-not-at-top
+  from research import data, losses, models, optim, penalties  # pylint: disable=g-import-not-at-top
 
   _check_keys(config, base_config())
   if isinstance(config.seed, bool) or not isinstance(config.seed, int):
@@ -253,6 +272,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
   models.validate_model_config(config.model)
   losses.validate_loss_config(config.loss)
   optim.validate_optimizer_config(config.optimizer)
+  penalties.validate_penalty_config(config.regularization)
+  if (optim.registry.REGISTRY[config.optimizer.name].needs_value_fn
+      and config.regularization.max_norm):
+    raise ConfigError(
+        f'regularization.max_norm: {config.optimizer.name!r} runs a line search '
+        'on the loss, which a projection after the step would invalidate')
   validate_train_config(config)
   validate_tracking_config(config)
 

@@ -35,6 +35,12 @@ def register(name: str, *, description: str, reference: str = ''):
 
   def decorator(get_config):
     if name in _REGISTRY:
+      existing = _REGISTRY[name]
+      # `python -m experiments.X` imports X twice (as a package member and as
+      # __main__): the same definition again is not a conflict.
+      if (existing.get_config.__qualname__ == get_config.__qualname__
+          and existing.description == description):
+        return get_config
       raise ValueError(f'experiment {name!r} is registered twice')
     _REGISTRY[name] = Experiment(name, get_config, description, reference)
     return get_config

@@ -1,4 +1,6 @@
-"""The optimizer registry and builder (Optax built-ins until the project's own land)."""
+"""The optimizer registry and builder."""
+
+import inspect
 
 import jax
 import jax.numpy as jnp
@@ -9,6 +11,7 @@ import pytest
 from research import config as config_lib
 from research import optim
 from research.errors import ConfigError
+from research.optim import registry
 
 
 def test_unknown_name_lists_known():
@@ -21,6 +24,39 @@ def test_unknown_name_lists_known():
 def test_unknown_hparam_is_rejected():
   with pytest.raises(ConfigError, match='momentum'):
     optim.get('sgd', 0.1, momentum=0.9)
+
+
+def test_unknown_hparam_message_names_it_and_the_accepted_ones():
+  with pytest.raises(ConfigError) as e:
+    optim.get('adam', 0.1, beta1=0.9)
+  for word in ('beta1', 'learning_rate', 'b1', 'b2', 'eps', 'bias_correction'):
+    assert word in str(e.value)
+
+
+@pytest.mark.parametrize('name', optim.names())
+def test_entry_hparams_are_factory_keywords_and_config_keys(name):
+  # The builder reads optimizer.<hparam> from the config and passes it by name.
+  entry = registry._entry(name)  # pylint: disable=protected-access
+  params = inspect.signature(entry.factory).parameters
+  assert set(entry.hparams) <= set(params), entry.hparams
+  assert set(entry.defaults) == set(entry.hparams)
+  config_keys = set(config_lib.base_config().optimizer.keys())
+  assert set(entry.hparams) <= config_keys, set(entry.hparams) - config_keys
+
+
+@pytest.mark.parametrize('name', ['sgd', 'momentum', 'nesterov', 'adagrad',
+                                  'rmsprop', 'adam', 'nadam'])
+def test_registry_serves_the_project_factories(name):
+  # get(name) with no hparams is the public factory at its defaults.
+  g = {'w': jnp.array([[0.5, -1.0], [2.0, 0.1]]), 'b': jnp.array([1.0, -3.0])}
+  by_name = optim.get(name, 0.1)
+  direct = getattr(optim, name)(0.1)
+  state_a, state_b = by_name.init(g), direct.init(g)
+  for _ in range(3):
+    u_a, state_a = by_name.update(g, state_a, g, value=0.0, grad=g, value_fn=None)
+    u_b, state_b = direct.update(g, state_b, g)
+    jax.tree.map(np.testing.assert_array_equal, u_a, u_b)
+  assert registry.REGISTRY[name].factory is getattr(optim, name)
 
 
 @pytest.mark.parametrize('name', optim.names())

@@ -99,14 +99,14 @@ def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, monkeypatc
   k = 85  # an update in epoch 3 (steps 80..119) makes the parameters NaN
   real_build = loop_module.build_optimizer
 
-  def poisoned(config):
+  def poisoned(config, **kwargs):
     def update(updates, state, params=None):
       scale = jnp.where(state.count >= k, jnp.nan, 1.0)
       return optax.tree.scale(scale, updates), optax.ScaleByScheduleState(count=state.count + 1)
 
     poison = optax.GradientTransformation(
         lambda p: optax.ScaleByScheduleState(count=jnp.zeros([], jnp.int32)), update)
-    return optax.with_extra_args_support(optax.chain(real_build(config), poison))
+    return optax.with_extra_args_support(optax.chain(real_build(config, **kwargs), poison))
 
   monkeypatch.setattr(loop_module, 'build_optimizer', poisoned)
   with pytest.raises(DivergedError) as e:

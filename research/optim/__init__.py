@@ -1,6 +1,30 @@
-"""Optimizers as Optax transforms, a name -> factory registry, and the builder."""
+"""Optimizers as Optax transforms, schedules, constraints, a name -> factory
+registry, and the one builder of a run's optimizer chain from its config."""
 
+from research.optim.adagrad import ScaleByAdagradState, adagrad, scale_by_adagrad
+from research.optim.adam import (ScaleByAdamState, adam, nadam, scale_by_adam,
+                                 scale_by_nadam)
 from research.optim.build import build_optimizer, validate_optimizer_config
+from research.optim.constraints import max_norm, project_max_norm
+from research.optim.lbfgs import LbfgsState, lbfgs
+from research.optim.masks import weights_mask
+from research.optim.momentum import (ScaleByHeavyBallState, momentum, nesterov,
+                                     scale_by_heavy_ball)
 from research.optim.registry import get, names
+from research.optim.rmsprop import ScaleByRmsState, rmsprop, scale_by_rms
+from research.optim.schedules import build_schedule, scaled_learning_rate
+from research.optim.sgd import sgd
+from research.optim.weight_decay import decoupled_weight_decay
 
-__all__ = ['build_optimizer', 'get', 'names', 'validate_optimizer_config']
+__all__ = [
+    # Building a run's optimizer.
+    'build_optimizer', 'get', 'names', 'validate_optimizer_config',
+    # The optimizers and their transforms.
+    'LbfgsState', 'ScaleByAdagradState', 'ScaleByAdamState', 'ScaleByHeavyBallState',
+    'ScaleByRmsState', 'adagrad', 'adam', 'lbfgs', 'momentum', 'nadam', 'nesterov',
+    'rmsprop', 'scale_by_adagrad', 'scale_by_adam', 'scale_by_heavy_ball',
+    'scale_by_nadam', 'scale_by_rms', 'sgd',
+    # Around them: schedules, decay, constraints.
+    'build_schedule', 'decoupled_weight_decay', 'max_norm', 'project_max_norm',
+    'scaled_learning_rate', 'weights_mask',
+]

@@ -1,13 +1,30 @@
-"""The one place where a run's optimizer is built from its config."""
+"""The one place where a run's optimizer is built from its config.
+
+The chain, in order: clip the gradient by global norm; the optimizer itself
+(with its learning rate: the schedule, after the linear scaling rule); decoupled
+weight decay on the weights; the max-norm projection, last, so it sees the
+final update.
+"""
 
 import ml_collections
 import optax
 
-from research.config import base_config
 from research.errors import ConfigError
 from research.optim import registry
+from research.optim.constraints import max_norm
+from research.optim.masks import weights_mask
+from research.optim.schedules import (build_schedule, scaled_learning_rate,
+                                      validate_schedule_config)
+from research.optim.weight_decay import decoupled_weight_decay
 
-_DEFAULTS = base_config().optimizer
+# Keys of the optimizer section used with every optimizer: the chain around it.
+CHAIN_KEYS = ('name', 'learning_rate', 'schedule', 'reference_batch_size',
+              'grad_clip_norm', 'weight_decay')
+
+
+def _defaults() -> ml_collections.ConfigDict:
+  from research.config import base_config  # pylint: disable=g-import-not-at-top
+  return base_config().optimizer
 
 
 def validate_optimizer_config(config: ml_collections.ConfigDict) -> None:
@@ -18,22 +35,63 @@ def validate_optimizer_config(config: ml_collections.ConfigDict) -> None:
   for key in ('b1', 'b2', 'decay', 'momentum'):
     if not 0 <= config[key] < 1:
       raise ConfigError(f'optimizer.{key}: {config[key]} is outside [0, 1)')
-  if config.eps <= 0:
-    raise ConfigError(f'optimizer.eps: {config.eps} must be > 0')
+  for key in ('eps',):
+    if config[key] <= 0:
+      raise ConfigError(f'optimizer.{key}: {config[key]} must be > 0')
+  for key in ('initial_accumulator', 'grad_clip_norm', 'weight_decay'):
+    if config[key] < 0:
+      raise ConfigError(f'optimizer.{key}: {config[key]} must be >= 0')
+  for key in ('memory_size',):
+    if config[key] < 1:
+      raise ConfigError(f'optimizer.{key}: {config[key]} must be >= 1')
+  if config.reference_batch_size < 0:
+    raise ConfigError('optimizer.reference_batch_size: '
+                      f'{config.reference_batch_size} must be >= 0 (0 = off)')
+  validate_schedule_config(config.schedule)
+  if entry.needs_value_fn and (config.grad_clip_norm or config.weight_decay):
+    raise ConfigError(
+        f'optimizer.name: {config.name!r} runs its own line search on the loss; '
+        'gradient clipping and decoupled weight decay would change the step '
+        'it checks. Use regularization.l2 (a penalty in the loss) instead.')
   # A hyperparameter the chosen optimizer ignores must not silently differ
   # from its default: that is almost always a mistake in a sweep.
-  used = set(entry.hparams) | {'name', 'learning_rate'}
+  defaults = _defaults()
+  used = set(entry.hparams) | set(CHAIN_KEYS)
   for key in config.keys():
-    if key not in used and config[key] != _DEFAULTS[key]:
+    if key not in used and config[key] != defaults[key]:
       raise ConfigError(
           f'optimizer.{key}: {config.name!r} does not use {key} '
           f'(it takes learning_rate{"".join(", " + h for h in entry.hparams)})')
 
 
-def build_optimizer(config: ml_collections.ConfigDict
+def learning_rate_schedule(config: ml_collections.ConfigDict, *,
+                           steps_per_epoch: int):
+  """The learning rate after the linear scaling rule, as a float or schedule."""
+  opt = config.optimizer
+  batch_size = config.train.batch_size
+  lr = scaled_learning_rate(opt.learning_rate, batch_size,
+                            opt.reference_batch_size)
+  return build_schedule(opt.schedule, lr, steps_per_epoch=steps_per_epoch,
+                        num_epochs=config.train.num_epochs)
+
+
+def build_optimizer(config: ml_collections.ConfigDict, *,
+                    steps_per_epoch: int = 1
                    ) -> optax.GradientTransformationExtraArgs:
-  """Builds the optimizer of `config.optimizer` (validated before)."""
+  """Builds the optimizer chain of `config` (validated before)."""
   opt = config.optimizer
   entry = registry._entry(opt.name)  # pylint: disable=protected-access
+  schedule = learning_rate_schedule(config, steps_per_epoch=steps_per_epoch)
   hparams = {name: opt[name] for name in entry.hparams}
-  return registry.get(opt.name, opt.learning_rate, **hparams)
+  parts = []
+  if opt.grad_clip_norm:
+    parts.append(optax.clip_by_global_norm(opt.grad_clip_norm))
+  parts.append(registry.get(opt.name, schedule, **hparams))
+  if opt.weight_decay:
+    parts.append(decoupled_weight_decay(opt.weight_decay, schedule,
+                                        mask=weights_mask))
+  if config.regularization.max_norm:
+    parts.append(max_norm(config.regularization.max_norm))
+  if len(parts) == 1:
+    return parts[0]
+  return optax.with_extra_args_support(optax.chain(*parts))

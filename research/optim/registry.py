@@ -1,17 +1,24 @@
 """Optimizers by name, each entry carrying the hyperparameters it takes.
 
-For now the entries are Optax's built-ins; the project's own transforms replace
-them entry by entry behind the same `get(name, **hparams)`. Every optimizer is
-returned as a `GradientTransformationExtraArgs`, so the train step can always
-pass `value`, `grad` and `value_fn` (line-search methods need them).
+Every optimizer is returned as a `GradientTransformationExtraArgs`, so the train
+step can always pass `value`, `grad` and `value_fn` (line-search methods need
+them; the others ignore them).
 """
 
 import dataclasses
+import inspect
 from collections.abc import Callable
+from typing import Any
 
 import optax
 
 from research.errors import ConfigError
+from research.optim.adagrad import adagrad
+from research.optim.adam import adam, nadam
+from research.optim.lbfgs import lbfgs
+from research.optim.momentum import momentum, nesterov
+from research.optim.rmsprop import rmsprop
+from research.optim.sgd import sgd
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,30 +26,35 @@ class OptimizerEntry:
   factory: Callable[..., optax.GradientTransformation]
   hparams: tuple[str, ...]  # names it takes besides learning_rate
   summary: str
+  # True when `update` needs `value_fn` (and `value`, `grad`): line searches.
+  needs_value_fn: bool = False
 
-
-def _momentum(learning_rate, momentum=0.9, nesterov=False):
-  return optax.sgd(learning_rate, momentum=momentum, nesterov=nesterov)
-
-
-def _rmsprop(learning_rate, decay=0.9, eps=1e-8):
-  # eps outside the square root, as in Hinton's slides and Keras.
-  return optax.rmsprop(learning_rate, decay=decay, eps=eps, eps_in_sqrt=False)
-
-
-def _adagrad(learning_rate, eps=1e-8):
-  return optax.adagrad(learning_rate, initial_accumulator_value=0.0, eps=eps)
+  @property
+  def defaults(self) -> dict[str, Any]:
+    """The factory's default for each of `hparams`, read from its signature."""
+    params = inspect.signature(self.factory).parameters
+    return {name: params[name].default for name in self.hparams}
 
 
 REGISTRY: dict[str, OptimizerEntry] = {
-    'sgd': OptimizerEntry(optax.sgd, (), 'p -= lr * g'),
-    'momentum': OptimizerEntry(_momentum, ('momentum', 'nesterov'),
+    'sgd': OptimizerEntry(sgd, (), 'p -= lr g'),
+    'momentum': OptimizerEntry(momentum, ('momentum', 'nesterov'),
                                'v = mu v + g; p -= lr v'),
-    'adagrad': OptimizerEntry(_adagrad, ('eps',), 'G += g^2; p -= lr g / (sqrt(G) + eps)'),
-    'rmsprop': OptimizerEntry(_rmsprop, ('decay', 'eps'),
-                              'p -= lr g / (sqrt(E[g^2]) + eps)'),
-    'adam': OptimizerEntry(optax.adam, ('b1', 'b2', 'eps'), 'Kingma & Ba'),
-    'nadam': OptimizerEntry(optax.nadam, ('b1', 'b2', 'eps'), 'Adam with Nesterov momentum'),
+    'nesterov': OptimizerEntry(nesterov, ('momentum',),
+                               'v = mu v + g; p -= lr (g + mu v)'),
+    'adagrad': OptimizerEntry(adagrad, ('eps', 'initial_accumulator'),
+                              'G += g^2; p -= lr g / (sqrt(G) + eps)'),
+    'rmsprop': OptimizerEntry(rmsprop, ('decay', 'eps'),
+                              'E = decay E + (1 - decay) g^2; '
+                              'p -= lr g / (sqrt(E) + eps)'),
+    'adam': OptimizerEntry(adam, ('b1', 'b2', 'eps', 'bias_correction'),
+                           'p -= lr m_hat / (sqrt(v_hat) + eps) (Kingma & Ba)'),
+    'nadam': OptimizerEntry(nadam, ('b1', 'b2', 'eps'),
+                            'Adam with Nesterov momentum (Dozat), as optax.nadam'),
+    'lbfgs': OptimizerEntry(lbfgs, ('memory_size',),
+                            'two-loop recursion over m pairs, strong-Wolfe line '
+                            'search on value_fn; lr = first trial step',
+                            needs_value_fn=True),
 }
 
 
@@ -57,8 +69,9 @@ def _entry(name: str) -> OptimizerEntry:
   return REGISTRY[name]
 
 
-def get(name: str, learning_rate, **hparams) -> optax.GradientTransformationExtraArgs:
-  """The optimizer `name` with the given hyperparameters."""
+def get(name: str, learning_rate: optax.ScalarOrSchedule,
+        **hparams) -> optax.GradientTransformationExtraArgs:
+  """The optimizer `name` with the given hyperparameters (others at default)."""
   entry = _entry(name)
   unknown = set(hparams) - set(entry.hparams)
   if unknown:

@@ -18,22 +18,37 @@ def epoch_batch_indices(key: jax.Array, num_examples: int, batch_size: int,
   return order[:steps * batch_size].reshape(steps, batch_size)
 
 
+def steps_per_epoch(num_examples: int, batch_size: int, batching: str) -> int:
+  return num_examples // batch_size if batching == 'epoch' else 1
+
+
 def make_train_epoch(train_step, *, num_examples: int, batch_size: int,
-                     shuffle: bool):
+                     shuffle: bool, batching: str = 'epoch'):
   """Returns `train_epoch(state, x, y) -> (state, per-step metrics)`.
 
-  The permutation's key comes from the key of the epoch's first step, so an
-  epoch's batches depend only on the seed and the step it starts at.
+  batching 'epoch': a pass over the data in minibatches; the permutation's key
+  comes from the key of the epoch's first step, so an epoch's batches depend
+  only on the seed and the step it starts at. 'full': one step on the whole
+  split (no copy of it). 'fixed': one step on its first `batch_size` examples.
   """
 
-  def train_epoch(state: TrainState, x: jax.Array, y: jax.Array):
+  def run_steps(state: TrainState, x: jax.Array, y: jax.Array):
+    if batching == 'full':
+      state, metrics = train_step(state, (x, y))
+      return state, jax.tree.map(lambda m: m[None], metrics)
+    if batching == 'fixed':
+      state, metrics = train_step(state, (x[:batch_size], y[:batch_size]))
+      return state, jax.tree.map(lambda m: m[None], metrics)
     key = jax.random.fold_in(step_key(state.rng, state.step), SHUFFLE_STREAM)
     indices = epoch_batch_indices(key, num_examples, batch_size, shuffle)
 
     def body(state, batch_indices):
       return train_step(state, (x[batch_indices], y[batch_indices]))
 
-    state, metrics = jax.lax.scan(body, state, indices)
+    return jax.lax.scan(body, state, indices)
+
+  def train_epoch(state: TrainState, x: jax.Array, y: jax.Array):
+    state, metrics = run_steps(state, x, y)
     # Checked here, on the device: a NaN could reach the parameters in the
     # epoch's last step without showing in any loss of this epoch.
     metrics['params_finite'] = jnp.all(jnp.asarray(

@@ -12,10 +12,11 @@ from research import losses, models
 from research.data import Dataset, load_dataset
 from research.errors import ConfigError, DivergedError
 from research.optim import build_optimizer
+from research.penalties import penalty_fn
 from research.tracking import Logger, ProgressBar, RunDir, environment_info
 from research.train.checkpointing import Checkpointer
 from research.train.early_stopping import Monitor
-from research.train.epoch import make_evaluate, make_train_epoch
+from research.train.epoch import make_evaluate, make_train_epoch, steps_per_epoch
 from research.train.interrupt import stop_on_signals
 from research.train.state import TrainState, create_train_state
 from research.train.steps import make_eval_step, make_train_step
@@ -27,7 +28,7 @@ def check_against_data(config: ml_collections.ConfigDict,
                        dataset: Dataset) -> None:
   """The checks that need the data's size, still before anything compiles."""
   n = len(dataset.x_train)
-  if config.train.batch_size > n:
+  if config.train.batching != 'full' and config.train.batch_size > n:
     raise ConfigError(
         f'train.batch_size: {config.train.batch_size} is larger than the '
         f'training split ({n} examples of {dataset.name})')
@@ -64,19 +65,23 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
   check_against_data(config, dataset)
   model = models.build_model(config.model, dataset.num_classes)
   loss_fn = losses.get(config.loss.name)
-  tx = build_optimizer(config)
+  batches = steps_per_epoch(len(dataset.x_train), cfg.batch_size, cfg.batching)
+  examples_per_step = (len(dataset.x_train) if cfg.batching == 'full'
+                       else cfg.batch_size)
+  tx = build_optimizer(config, steps_per_epoch=batches)
 
   x_train, y_train = jax.device_put((dataset.x_train, dataset.y_train))
   splits = {'test': jax.device_put((dataset.x_test, dataset.y_test))}
   if len(dataset.x_dev):
     splits['dev'] = jax.device_put((dataset.x_dev, dataset.y_dev))
-  steps_per_epoch = len(dataset.x_train) // cfg.batch_size
 
   state = create_train_state(config.seed, model, tx, x_train[:1])
+  train_step = make_train_step(model, tx, loss_fn,
+                               penalty=penalty_fn(config.regularization))
   train_epoch = jax.jit(
-      make_train_epoch(make_train_step(model, tx, loss_fn),
-                       num_examples=len(dataset.x_train),
-                       batch_size=cfg.batch_size, shuffle=cfg.shuffle),
+      make_train_epoch(train_step, num_examples=len(dataset.x_train),
+                       batch_size=cfg.batch_size, shuffle=cfg.shuffle,
+                       batching=cfg.batching),
       donate_argnums=0)
   evaluate = jax.jit(make_evaluate(make_eval_step(model, loss_fn),
                                    batch_size=cfg.eval_batch_size))
@@ -110,13 +115,13 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
     summary = {
         'status': status, 'experiment': config.experiment, 'seed': config.seed,
         'run_dir': str(run_dir.path), 'epochs': epoch, 'steps': int(state.step),
-        'steps_per_epoch': steps_per_epoch,
+        'steps_per_epoch': batches,
         'resumed_from_epoch': start_epoch or None,
         'num_params': int(sum(np.size(p) for p in jax.tree.leaves(state.params))),
         'wall_time_s': elapsed_before + wall_s, 'compile_time_s': compile_s,
         'steps_per_second': trained_steps / train_s if trained_steps else None,
         'examples_per_second':
-            trained_steps * cfg.batch_size / train_s if trained_steps else None,
+            trained_steps * examples_per_step / train_s if trained_steps else None,
         'data': {'source': dataset.source, 'train': len(dataset.x_train),
                  'dev': len(dataset.x_dev), 'test': len(dataset.x_test)},
         'environment': environment_info(),
@@ -126,7 +131,7 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
     logger.log_summary(summary)
     return summary
 
-  total_steps = cfg.num_epochs * steps_per_epoch
+  total_steps = cfg.num_epochs * batches
   progress = ProgressBar(total_steps, initial_step=int(state.step),
                          enabled=config.tracking.progress,
                          desc=config.experiment or 'train')
@@ -148,9 +153,10 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
           raise DivergedError(message)
         epoch += 1
 
-        record = {'epoch': epoch, 'step': int(state.step),
-                  'train/loss': _host_mean(step_metrics['loss']),
-                  'train/accuracy': _host_mean(step_metrics['accuracy'])}
+        record = {'epoch': epoch, 'step': int(state.step)}
+        for key in ('loss', 'accuracy', 'objective'):
+          if key in step_metrics:
+            record[f'train/{key}'] = _host_mean(step_metrics[key])
         if epoch % cfg.eval_every_epochs == 0 or epoch == cfg.num_epochs:
           for name, (x, y) in splits.items():
             for key, value in evaluate(state, x, y).items():

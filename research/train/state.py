@@ -41,10 +41,14 @@ def create_train_state(seed: int, model: nn.Module,
   init_key, train_key = jax.random.split(jax.random.PRNGKey(seed))
   variables = model.init({'params': init_key}, example_input, train=False)
   params = variables['params']
-  return TrainState(
+  state = TrainState(
       step=jnp.zeros((), jnp.int32),
       params=params,
       batch_stats=variables.get('batch_stats', {}),
       opt_state=tx.init(params),
       rng=train_key,
   )
+  # The loop donates the state to each epoch's call, and XLA refuses to donate
+  # one buffer twice: an `init` may legitimately share one zeros array between
+  # two leaves (L-BFGS's s and y histories), so give every leaf its own buffer.
+  return jax.tree.map(jnp.copy, state)

@@ -1,6 +1,7 @@
 """The pure train and eval steps: `train_step(state, batch) -> (state, metrics)`."""
 
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -10,6 +11,7 @@ from flax import linen as nn
 from research.train.state import MODEL_STREAM, TrainState, step_key
 
 LossFn = Callable[[jax.Array, jax.Array], jax.Array]  # per-example losses
+PenaltyFn = Callable[[Any], jax.Array]  # params -> scalar added to the loss
 
 
 def hard_labels(labels: jax.Array) -> jax.Array:
@@ -18,8 +20,12 @@ def hard_labels(labels: jax.Array) -> jax.Array:
 
 
 def make_train_step(model: nn.Module, tx: optax.GradientTransformationExtraArgs,
-                    loss_fn: LossFn):
-  """Returns `train_step(state, (x, y)) -> (state, {'loss', 'accuracy'})`."""
+                    loss_fn: LossFn, penalty: PenaltyFn | None = None):
+  """Returns `train_step(state, (x, y)) -> (state, metrics)`.
+
+  The optimizer minimizes the mean loss plus `penalty(params)`; the metrics
+  report the data loss ('loss') and, with a penalty, the sum ('objective').
+  """
 
   def train_step(state: TrainState, batch):
     x, y = batch
@@ -30,9 +36,11 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformationExtraArgs,
       logits, updates = model.apply(
           {'params': params, 'batch_stats': state.batch_stats}, x, train=True,
           rngs={'dropout': dropout_key}, mutable=['batch_stats'])
-      return jnp.mean(loss_fn(logits, y)), (logits, updates)
+      data_loss = jnp.mean(loss_fn(logits, y))
+      objective = data_loss + penalty(params) if penalty else data_loss
+      return objective, (data_loss, logits, updates)
 
-    (loss, (logits, model_updates)), grads = jax.value_and_grad(
+    (objective, (loss, logits, model_updates)), grads = jax.value_and_grad(
         loss_and_updates, has_aux=True)(state.params)
 
     # The same batch, dropout masks and BatchNorm mode: a line search that
@@ -41,7 +49,8 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformationExtraArgs,
       return loss_and_updates(params)[0]
 
     updates, opt_state = tx.update(grads, state.opt_state, state.params,
-                                   value=loss, grad=grads, value_fn=value_fn)
+                                   value=objective, grad=grads,
+                                   value_fn=value_fn)
     new_state = state.replace(
         step=state.step + 1,
         params=optax.apply_updates(state.params, updates),
@@ -49,7 +58,10 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformationExtraArgs,
         opt_state=opt_state,
     )
     accuracy = jnp.mean(jnp.argmax(logits, -1) == hard_labels(y))
-    return new_state, {'loss': loss, 'accuracy': accuracy}
+    metrics = {'loss': loss, 'accuracy': accuracy}
+    if penalty:
+      metrics['objective'] = objective
+    return new_state, metrics
 
   return train_step
 

@@ -1,0 +1,38 @@
+"""Markdown tables and the provenance block written under each generated table."""
+
+import datetime
+import platform
+from collections.abc import Sequence
+
+from research.tracking import environment_info
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]],
+                   align: str | None = None) -> str:
+  """A GitHub markdown table; `align` is one of 'l', 'r', 'c' per column."""
+  align = align or 'l' + 'r' * (len(headers) - 1)
+  marks = {'l': ':---', 'r': '---:', 'c': ':---:'}
+  lines = ['| ' + ' | '.join(headers) + ' |',
+           '| ' + ' | '.join(marks[a] for a in align) + ' |']
+  for row in rows:
+    if len(row) != len(headers):
+      raise ValueError(f'row {row!r} has {len(row)} cells, expected {len(headers)}')
+    lines.append('| ' + ' | '.join(str(c) for c in row) + ' |')
+  return '\n'.join(lines)
+
+
+def provenance(command: str, wall_time_s: float, seeds: Sequence[int]) -> str:
+  """Command, seeds, hardware, versions, commit, date and wall time."""
+  env = environment_info()
+  git = env.get('git') or {}
+  commit = (git.get('commit') or 'unknown')[:12] + (' (dirty)' if git.get('dirty') else '')
+  return '\n'.join([
+      f'- Command: `{command}`',
+      f'- Seeds: {", ".join(map(str, seeds))}',
+      f'- Hardware: {env.get("cpu_count")} CPU cores ({platform.processor() or platform.machine()}), '
+      f'JAX backend {env.get("jax_backend")} ({env.get("device_kind")})',
+      f'- Versions: jax {env["packages"].get("jax")}, flax {env["packages"].get("flax")}, '
+      f'optax {env["packages"].get("optax")}; commit {commit}',
+      f'- Generated {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC '
+      f'in {wall_time_s / 60:.1f} min',
+  ])
