@@ -138,8 +138,12 @@ def test_default_settings_give_finite_descending_paths(surface_name, name):
   tx = optim.get(name, **pg.DEFAULT_SETTINGS[surface_name][name])
   path = np.asarray(pg.trajectory(tx, surface.fn, surface.start, surface.num_steps))
   assert path.shape == (surface.num_steps + 1, 2)
-  assert np.all(np.isfinite(path))
-  if surface.minimum is not None:
+  if surface.minimum is None:
+    # Unbounded below: a good optimizer runs off to -inf (L-BFGS's line search
+    # reaches float32's limit in a few steps); what is drawn must be finite.
+    assert np.all(np.isfinite(path[:pg.shown_length(surface, path)]))
+  else:
+    assert np.all(np.isfinite(path))
     values = np.asarray(pg.values(surface.fn, path))
     assert values[-1] < values[0]
 
