@@ -21,7 +21,8 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]],
   return '\n'.join(lines)
 
 
-def provenance(command: str, wall_time_s: float, seeds: Sequence[int]) -> str:
+def provenance(command: str, wall_time_s: float, seeds: Sequence[int],
+               time_note: str = '') -> str:
   """Command, seeds, hardware, versions, commit, date and wall time."""
   env = environment_info()
   git = env.get('git') or {}
@@ -34,5 +35,5 @@ def provenance(command: str, wall_time_s: float, seeds: Sequence[int]) -> str:
       f'- Versions: jax {env["packages"].get("jax")}, flax {env["packages"].get("flax")}, '
       f'optax {env["packages"].get("optax")}; commit {commit}',
       f'- Generated {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC '
-      f'in {wall_time_s / 60:.1f} min',
+      f'in {wall_time_s / 60:.1f} min' + (f' ({time_note})' if time_note else ''),
   ])
