@@ -54,9 +54,9 @@ class Row:
 
 
 ROWS = (
-    Row('SGD', ('optimizer.name=sgd',), (0.1, 0.3, 1.0)),
-    Row('Momentum 0.9', ('optimizer.name=momentum',), (0.01, 0.03, 0.1)),
-    Row('Nesterov 0.9', ('optimizer.name=nesterov',), (0.01, 0.03, 0.1)),
+    Row('SGD', ('optimizer.name=sgd',), (0.1, 0.3, 1.0, 3.0)),
+    Row('Momentum 0.9', ('optimizer.name=momentum',), (0.01, 0.03, 0.1, 0.3)),
+    Row('Nesterov 0.9', ('optimizer.name=nesterov',), (0.01, 0.03, 0.1, 0.3)),
     Row('AdaGrad', ('optimizer.name=adagrad',), (0.003, 0.01, 0.03)),
     Row('RMSProp', ('optimizer.name=rmsprop',), (3e-4, 1e-3, 3e-3)),
     Row('Adam', ('optimizer.name=adam',), (3e-4, 1e-3, 3e-3)),
