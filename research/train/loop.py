@@ -145,10 +145,12 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
         # divergence check (and sharded CPU loops need the wait anyway).
         problem = _divergence_message(step_metrics, first_step)
         if problem:
-          last_good = (checkpointer.latest_steps() or [None])[-1]
-          message = (f'Run diverged: {problem} (epoch {epoch + 1}). Stopped; '
-                     f'the last good checkpoint is step {last_good} in '
-                     f'{checkpointer.directory / "latest"}.')
+          saved = checkpointer.latest_steps()
+          kept = (f'the last good checkpoint is step {saved[-1]} in '
+                  f'{checkpointer.directory / "latest"}' if saved else
+                  'no checkpoint had been saved yet')
+          message = (f'Run diverged: {problem} (epoch {epoch + 1}). '
+                     f'Stopped; {kept}.')
           summarize('diverged', {'error': message})
           raise DivergedError(message)
         epoch += 1
