@@ -1,3 +1,4 @@
 """Registered experiments: one file per table. Importing this package registers them."""
 
-from experiments import mnist_mlp, optimizers, quickstart  # pylint: disable=unused-import
+from experiments import (augmentation, batchnorm, ensembles, mnist_mlp,  # pylint: disable=unused-import
+                         optimizers, quickstart, regularization)

@@ -15,6 +15,7 @@ from typing import Any
 
 import ml_collections
 
+from research.augment import default_augment_config
 from research.data.config import default_data_config
 from research.errors import ConfigError
 from research.optim.schedules import default_schedule_config
@@ -49,6 +50,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.dropout = 0.0
   c.model.input_dropout = 0.0
   c.model.residual = False
+  c.model.dropconnect = 0.0  # rate of dropped hidden weights (Wan et al.)
+  c.model.stochastic_depth = 0.0  # drop rate of residual blocks (Huang et al.)
+  c.model.maxout_pieces = 1  # > 1: maxout units of that many pieces
+
+  # Augmentation on the device inside the train step; test-time views.
+  c.augment = default_augment_config()
 
   c.loss = ml_collections.ConfigDict()
   c.loss.name = 'cross_entropy'
@@ -82,6 +89,9 @@ def base_config() -> ml_collections.ConfigDict:
   # step sees the whole training split; 'fixed': every step sees the same first
   # batch_size examples. In 'full' and 'fixed' an epoch is one step.
   c.train.batching = 'epoch'
+  # How evaluation normalizes with BatchNorm: its running statistics, or the
+  # statistics of each evaluated chunk of train.eval_batch_size examples.
+  c.train.bn_eval = 'running'
   c.train.eval_every_epochs = 1
   c.train.eval_batch_size = 1000
   c.train.checkpoint_every_epochs = 1
@@ -177,6 +187,23 @@ def apply_overrides(config: ml_collections.ConfigDict,
   return config
 
 
+def from_dict(values: Mapping[str, Any]) -> ml_collections.ConfigDict:
+  """A config from its JSON form (a run directory's config.json): the base
+  config with every value set, lists turned back into tuples."""
+  config = base_config()
+
+  def assign(prefix: str, node: Mapping[str, Any]) -> None:
+    for key, value in node.items():
+      dotted = f'{prefix}{key}'
+      if isinstance(value, Mapping):
+        assign(dotted + '.', value)
+      else:
+        set_value(config, dotted, tuple(value) if isinstance(value, list) else value)
+
+  assign('', values)
+  return config
+
+
 def merge(config: ml_collections.ConfigDict,
           values: Mapping[str, Any]) -> ml_collections.ConfigDict:
   """Applies {dotted_key: value} to a copy; a key given twice cannot happen."""
@@ -233,6 +260,10 @@ def validate_train_config(config) -> None:
     raise ConfigError(f'train.min_delta: {config.train.min_delta} must be >= 0')
   _check_choice(config, 'train.monitor_mode', MONITOR_MODES)
   _check_choice(config, 'train.batching', BATCHINGS)
+  _check_choice(config, 'train.bn_eval', ('running', 'batch'))
+  if config.train.bn_eval == 'batch' and config.model.batchnorm == 'none':
+    raise ConfigError("train.bn_eval: 'batch' needs BatchNorm in the model "
+                      '(model.batchnorm before or after)')
   monitor = config.train.monitor
   if monitor:
     split, _, metric = monitor.partition('/')
@@ -263,7 +294,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ConfigError, naming the key, for anything wrong; reads no data."""
   # Imported here: each section's owner validates it, and this module stays
   # importable without pulling in JAX.
-  from research import data, losses, models, optim, penalties  # pylint: disable=g-import-not-at-top
+  from research import augment, data, losses, models, optim, penalties  # pylint: disable=g-import-not-at-top
 
   _check_keys(config, base_config())
   if isinstance(config.seed, bool) or not isinstance(config.seed, int):
@@ -273,6 +304,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   losses.validate_loss_config(config.loss)
   optim.validate_optimizer_config(config.optimizer)
   penalties.validate_penalty_config(config.regularization)
+  augment.validate_augment_config(config.augment)
   if (optim.registry.REGISTRY[config.optimizer.name].needs_value_fn
       and config.regularization.max_norm):
     raise ConfigError(

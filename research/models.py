@@ -11,37 +11,57 @@ import numpy as np
 
 from research import activations
 from research import initializers
+from research import layers
 from research.errors import ConfigError
-
-Rate = float | jax.Array
+from research.layers import Rate, dropout, is_static_zero
 
 BATCHNORM_PLACEMENTS = ('none', 'before', 'after')
 
-
-def dropout(key: jax.Array, x: jax.Array, rate: Rate) -> jax.Array:
-  """Inverted dropout: keeps a unit with probability 1 - rate, scaled up.
-
-  Unlike `flax.linen.Dropout`, `rate` may be a traced array, so a sweep over
-  rates compiles once. `rate` must be < 1.
-  """
-  keep_prob = 1.0 - jnp.asarray(rate, x.dtype)
-  keep = jax.random.bernoulli(key, keep_prob, x.shape)
-  return jnp.where(keep, x / keep_prob, jnp.zeros_like(x))
+# Activations accepted beside maxout, which replaces them in hidden layers:
+# the default (so turning maxout on needs one key) and the explicit 'linear'.
+MAXOUT_ACTIVATIONS = ('relu', 'linear')
 
 
-def _is_static_zero(rate: Rate) -> bool:
-  """True for a Python/NumPy number equal to 0 (never for a jax array)."""
-  return isinstance(rate, (numbers.Number, np.generic)) and rate == 0
+def check_maxout(pieces, activation: str) -> None:
+  """Raises ConfigError unless `pieces` is an int >= 1 that fits `activation`."""
+  if not _is_int(pieces) or pieces < 1:
+    raise ConfigError(
+        f'model.maxout_pieces: {pieces!r} must be an integer >= 1')
+  if pieces > 1 and activation not in MAXOUT_ACTIVATIONS:
+    raise ConfigError(
+        f'model.activation: {activation!r} has no effect with '
+        f'model.maxout_pieces={pieces} (maxout units replace the activation); '
+        f'use one of {", ".join(MAXOUT_ACTIVATIONS)}')
 
 
 class MLP(nn.Module):
   """Multilayer perceptron: hidden Dense layers, then Dense(num_classes).
 
-  Each hidden layer is Dense -> [BN] -> activation -> [BN] -> dropout, BN
-  placed by `batchnorm` ('before' or 'after' the activation). With
-  `residual`, a hidden layer whose input width equals its width computes
-  h + layer(h). Layers carry flax's default names: Dense_0 ... Dense_{L-1}
-  for the hidden layers, Dense_L for the output, BatchNorm_i beside Dense_i.
+  Hidden layer i maps h to
+
+    y = dropout(act(BN(DropConnect-Dense(h))))       (BN 'before'), or
+    y = dropout(BN(act(DropConnect-Dense(h))))       (BN 'after'),
+
+  and outputs y, or h + y for a residual layer (`residual` and input width ==
+  width); under stochastic depth a residual layer outputs h + b * y in
+  training, b ~ Bernoulli(1 - p) per example, and h + (1 - p) * y at test.
+  With `maxout_pieces` = k > 1, the Dense has width * k outputs and the
+  activation is replaced by the max over each unit's k pieces (BN 'before'
+  normalizes the width * k pieces, 'after' the width maxout units).
+
+  Regularizers and where they apply:
+    input_dropout_rate: the input features, before the first Dense.
+    dropout_rate: each hidden layer's units, after the activation.
+    dropconnect_rate: each hidden layer's kernel, one mask per batch; the
+      output layer is left whole, like the softmax layer on top of Wan et
+      al.'s DropConnect layer (masking it would inject noise into the logits
+      directly), and like `dropout_rate`, which drops hidden units only.
+    stochastic_depth_rate: residual layers only; others are unaffected.
+  Every rate is a default that `__call__` can override with a traced array.
+
+  Layers carry flax's default names: Dense_0 ... Dense_{L-1} for the hidden
+  layers, Dense_L for the output, BatchNorm_i beside Dense_i; each has the
+  parameters of `nn.Dense` whatever the regularizers.
   """
   num_classes: int
   hidden: Sequence[int] = (100,)
@@ -55,42 +75,62 @@ class MLP(nn.Module):
   dropout_rate: float = 0.0
   input_dropout_rate: float = 0.0
   residual: bool = False
+  dropconnect_rate: float = 0.0
+  stochastic_depth_rate: float = 0.0
+  maxout_pieces: int = 1
   # Set under pmap to average batch statistics across devices.
   bn_axis_name: str | None = None
 
-  def _dense(self, features: int, fan_in: int, name: str,
-             use_bias: bool = True) -> nn.Dense:
-    kernel_init, bias_init = initializers.get(
-        self.initializer, self.init_std, fan_in=fan_in)
-    return nn.Dense(features, use_bias=use_bias, kernel_init=kernel_init,
-                    bias_init=bias_init, name=name)
+  def _initializers(self, fan_in: int):
+    return initializers.get(self.initializer, self.init_std, fan_in=fan_in)
 
   def _dropout(self, x: jax.Array, rate: Rate, train: bool) -> jax.Array:
-    if not train or _is_static_zero(rate):
+    if not train or is_static_zero(rate):
       return x
     return dropout(self.make_rng('dropout'), x, rate)
+
+  def _stochastic_depth(self, branch: jax.Array, rate: Rate,
+                        train: bool) -> jax.Array:
+    if is_static_zero(rate):
+      return branch
+    key = self.make_rng('dropout') if train else None
+    return layers.stochastic_depth(branch, rate, key)
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False,
                dropout_rate: Rate | None = None,
-               input_dropout_rate: Rate | None = None) -> jax.Array:
+               input_dropout_rate: Rate | None = None,
+               dropconnect_rate: Rate | None = None,
+               stochastic_depth_rate: Rate | None = None) -> jax.Array:
     """Returns logits of shape (N, num_classes).
+
+    Each rate argument overrides the attribute of the same name and may be a
+    traced array (a jitted step taking rates as arguments compiles once).
 
     Args:
       x: inputs (N, ...); flattened to (N, -1).
-      train: use batch statistics (and update them) and apply dropout.
-      dropout_rate: overrides `self.dropout_rate`; may be a traced array.
-      input_dropout_rate: overrides `self.input_dropout_rate`; likewise.
+      train: use batch statistics (and update them), draw the dropout,
+        DropConnect and stochastic-depth masks (rng stream 'dropout').
+      dropout_rate: overrides `self.dropout_rate` (hidden units).
+      input_dropout_rate: overrides `self.input_dropout_rate` (inputs).
+      dropconnect_rate: overrides `self.dropconnect_rate` (hidden kernels).
+      stochastic_depth_rate: overrides `self.stochastic_depth_rate`.
     """
     if dropout_rate is None:
       dropout_rate = self.dropout_rate
     if input_dropout_rate is None:
       input_dropout_rate = self.input_dropout_rate
+    if dropconnect_rate is None:
+      dropconnect_rate = self.dropconnect_rate
+    if stochastic_depth_rate is None:
+      stochastic_depth_rate = self.stochastic_depth_rate
     act = activations.get(self.activation)
     if self.batchnorm not in BATCHNORM_PLACEMENTS:
       raise ConfigError(
           f'model.batchnorm: unknown placement {self.batchnorm!r}; '
           f'known: {", ".join(BATCHNORM_PLACEMENTS)}')
+    check_maxout(self.maxout_pieces, self.activation)
+    pieces = self.maxout_pieces
 
     h = x.reshape((x.shape[0], -1))
     if not jnp.issubdtype(h.dtype, jnp.floating):
@@ -98,18 +138,25 @@ class MLP(nn.Module):
     h = self._dropout(h, input_dropout_rate, train)
     for i, width in enumerate(self.hidden):
       fan_in = h.shape[-1]
+      kernel_init, bias_init = self._initializers(fan_in)
       # The BN shift replaces the bias of a Dense that feeds it.
-      y = self._dense(width, fan_in, f'Dense_{i}',
-                      use_bias=self.batchnorm != 'before')(h)
+      dense = layers.DropConnectDense(
+          width * pieces, use_bias=self.batchnorm != 'before',
+          kernel_init=kernel_init, bias_init=bias_init, name=f'Dense_{i}')
+      y = dense(h, dropconnect_rate, deterministic=not train)
       if self.batchnorm == 'before':
         y = self._batchnorm(y, train, i)
-      y = act(y)
+      y = layers.maxout(y, pieces) if pieces > 1 else act(y)
       if self.batchnorm == 'after':
         y = self._batchnorm(y, train, i)
       y = self._dropout(y, dropout_rate, train)
-      h = h + y if self.residual and fan_in == width else y
-    output = self._dense(self.num_classes, h.shape[-1],
-                         f'Dense_{len(self.hidden)}')
+      if self.residual and fan_in == width:
+        h = h + self._stochastic_depth(y, stochastic_depth_rate, train)
+      else:
+        h = y
+    kernel_init, bias_init = self._initializers(h.shape[-1])
+    output = nn.Dense(self.num_classes, kernel_init=kernel_init,
+                      bias_init=bias_init, name=f'Dense_{len(self.hidden)}')
     return output(h)
 
   def _batchnorm(self, x: jax.Array, train: bool, i: int) -> jax.Array:
@@ -119,7 +166,14 @@ class MLP(nn.Module):
         name=f'BatchNorm_{i}')(x)
 
 
+# Keys that came after the first configs were written: missing means default.
+_OPTIONAL_DEFAULTS = {'dropconnect': 0.0, 'stochastic_depth': 0.0,
+                      'maxout_pieces': 1}
+
+
 def _get(model_config: ml_collections.ConfigDict, key: str):
+  if key in _OPTIONAL_DEFAULTS:
+    return model_config.get(key, _OPTIONAL_DEFAULTS[key])
   try:
     return model_config[key]
   except KeyError:
@@ -153,7 +207,7 @@ def validate_model_config(model_config: ml_collections.ConfigDict) -> None:
     raise ConfigError(
         f'model.batchnorm: unknown placement {batchnorm!r}; '
         f'known: {", ".join(BATCHNORM_PLACEMENTS)}')
-  for key in ('dropout', 'input_dropout'):
+  for key in ('dropout', 'input_dropout', 'dropconnect', 'stochastic_depth'):
     rate = _get(model_config, key)
     if not _is_real(rate) or not 0 <= rate < 1:
       raise ConfigError(f'model.{key}: {rate!r} is outside [0, 1)')
@@ -166,6 +220,13 @@ def validate_model_config(model_config: ml_collections.ConfigDict) -> None:
   residual = _get(model_config, 'residual')
   if not isinstance(residual, (bool, np.bool_)):
     raise ConfigError(f'model.residual: {residual!r} must be True or False')
+  depth_rate = _get(model_config, 'stochastic_depth')
+  if depth_rate and not residual:
+    raise ConfigError(
+        f'model.stochastic_depth: {depth_rate!r} has no effect without '
+        'model.residual=True (it drops residual blocks only)')
+  check_maxout(_get(model_config, 'maxout_pieces'),
+               model_config.activation)
 
 
 def build_model(model_config: ml_collections.ConfigDict,
@@ -184,4 +245,7 @@ def build_model(model_config: ml_collections.ConfigDict,
       dropout_rate=float(model_config.dropout),
       input_dropout_rate=float(model_config.input_dropout),
       residual=bool(model_config.residual),
+      dropconnect_rate=float(_get(model_config, 'dropconnect')),
+      stochastic_depth_rate=float(_get(model_config, 'stochastic_depth')),
+      maxout_pieces=int(_get(model_config, 'maxout_pieces')),
   )

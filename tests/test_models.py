@@ -279,6 +279,36 @@ def test_model_dropout_sites_use_different_masks(monkeypatch):
   assert len(calls) == 2 and not np.array_equal(calls[0], calls[1])
 
 
+def test_input_and_hidden_dropout_rates_are_separate(monkeypatch):
+  """`input_dropout_rate` drops inputs, `dropout_rate` hidden units; each
+  has its own default and its own call-time override."""
+  d = 16
+  model = models.MLP(num_classes=3, hidden=(d,), dropout_rate=0.1,
+                     input_dropout_rate=0.4)
+  x = _x(d=12)
+  v = model.init({'params': jax.random.key(0)}, x)
+  calls = []
+
+  def record(key, x, rate):
+    calls.append((x.shape[-1], float(rate)))
+    return x
+
+  monkeypatch.setattr(models, 'dropout', record)
+
+  def sites(**rates):
+    calls.clear()
+    model.apply(v, x, train=True, rngs={'dropout': jax.random.key(0)},
+                **rates)
+    return calls[:]
+
+  # Input (12 features) first, then the hidden layer (16 units).
+  assert sites() == [(12, 0.4), (d, 0.1)]
+  assert sites(input_dropout_rate=0.2) == [(12, 0.2), (d, 0.1)]
+  assert sites(dropout_rate=0.3) == [(12, 0.4), (d, 0.3)]
+  assert sites(input_dropout_rate=0.0) == [(d, 0.1)]
+  assert sites(dropout_rate=0) == [(12, 0.4)]
+
+
 def test_model_call_time_rate_overrides_and_zero_needs_no_rng():
   d = 32
   model = models.MLP(num_classes=d, hidden=(d,), activation='softplus',
@@ -393,6 +423,9 @@ def test_build_model_from_config():
     ('dropout', -0.1),
     ('input_dropout', 1.0),
     ('residual', 'yes'),
+    ('dropconnect', 1.0),
+    ('stochastic_depth', 1.0),
+    ('maxout_pieces', 0),
 ])
 def test_validate_model_config_rejects(key, value):
   config = _config()

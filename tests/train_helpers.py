@@ -6,6 +6,7 @@ import numpy as np
 from research import config as config_lib
 from research import losses, models, optim, registry
 from research.train import create_train_state, make_train_step
+from research.train.hparams import initial_hparams
 import experiments  # pylint: disable=unused-import  (registers them)
 
 
@@ -52,6 +53,6 @@ def model_state_and_step(*overrides: str, batch_size: int = 64):
   tx = optim.build_optimizer(config)
   x = jax.random.normal(jax.random.PRNGKey(1), (batch_size, 40))
   y = jax.random.randint(jax.random.PRNGKey(2), (batch_size,), 0, 10)
-  state = create_train_state(0, model, tx, x[:1])
-  step = jax.jit(make_train_step(model, tx, losses.get('cross_entropy')))
+  state = create_train_state(0, model, tx, x[:1], hparams=initial_hparams(config))
+  step = jax.jit(make_train_step(model, tx, losses.get('cross_entropy'), num_classes=10))
   return model, state, step, (x, y)

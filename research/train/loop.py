@@ -8,7 +8,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from research import losses, models
+from research import augment, losses, models
 from research.data import Dataset, load_dataset
 from research.errors import ConfigError, DivergedError
 from research.optim import build_optimizer
@@ -16,6 +16,7 @@ from research.penalties import penalty_fn
 from research.tracking import Logger, ProgressBar, RunDir, environment_info
 from research.train.checkpointing import Checkpointer
 from research.train.early_stopping import Monitor
+from research.train.hparams import initial_hparams
 from research.train.epoch import make_evaluate, make_train_epoch, steps_per_epoch
 from research.train.interrupt import stop_on_signals
 from research.train.state import TrainState, create_train_state
@@ -27,11 +28,23 @@ EpochHook = Callable[[int, TrainState], None]
 def check_against_data(config: ml_collections.ConfigDict,
                        dataset: Dataset) -> None:
   """The checks that need the data's size, still before anything compiles."""
+  augment.validate_augment_config(config.augment,
+                                  image_shape=dataset.x_train.shape[1:])
   n = len(dataset.x_train)
   if config.train.batching != 'full' and config.train.batch_size > n:
     raise ConfigError(
         f'train.batch_size: {config.train.batch_size} is larger than the '
         f'training split ({n} examples of {dataset.name})')
+
+
+def build_augment(config: ml_collections.ConfigDict, dataset: Dataset):
+  """The config's augmentation without mixup (the train step mixes up with
+  the traced `mixup_alpha` of the state), or None."""
+  cfg = ml_collections.ConfigDict(config.augment.to_dict())
+  cfg.mixup_alpha = 0.0
+  pca = (augment.channel_pca(dataset.x_train) if cfg.pca_lighting else None)
+  return augment.make_augment(cfg, num_classes=dataset.num_classes,
+                              image_shape=dataset.x_train.shape[1:], pca=pca)
 
 
 def _host_mean(values) -> float:
@@ -75,16 +88,22 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
   if len(dataset.x_dev):
     splits['dev'] = jax.device_put((dataset.x_dev, dataset.y_dev))
 
-  state = create_train_state(config.seed, model, tx, x_train[:1])
-  train_step = make_train_step(model, tx, loss_fn,
-                               penalty=penalty_fn(config.regularization))
+  state = create_train_state(config.seed, model, tx, x_train[:1],
+                             hparams=initial_hparams(config))
+  image_shape = dataset.x_train.shape[1:]
+  train_step = make_train_step(
+      model, tx, loss_fn, penalty=penalty_fn(config.regularization),
+      augment=build_augment(config, dataset), num_classes=dataset.num_classes)
   train_epoch = jax.jit(
       make_train_epoch(train_step, num_examples=len(dataset.x_train),
                        batch_size=cfg.batch_size, shuffle=cfg.shuffle,
                        batching=cfg.batching),
       donate_argnums=0)
-  evaluate = jax.jit(make_evaluate(make_eval_step(model, loss_fn),
-                                   batch_size=cfg.eval_batch_size))
+  views = (None if config.augment.tta == 'none'
+           else augment.tta_views(config.augment.tta, image_shape))
+  eval_step = make_eval_step(model, loss_fn, views=views,
+                             bn_batch_statistics=cfg.bn_eval == 'batch')
+  evaluate = jax.jit(make_evaluate(eval_step, batch_size=cfg.eval_batch_size))
 
   checkpointer = Checkpointer(run_dir.checkpoint_dir, keep=cfg.keep_checkpoints)
   monitor = Monitor(mode=cfg.monitor_mode, patience=cfg.patience,

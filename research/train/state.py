@@ -12,7 +12,7 @@ from flax import linen as nn
 @flax.struct.dataclass
 class TrainState:
   """`step`, `params`, `batch_stats` (BatchNorm's running statistics, {} when
-  the model has none), `opt_state` and `rng`. Pure data: the model and the
+  the model has none), `opt_state`, `rng` and `hparams`. Pure data: the model and the
   optimizer are passed to the step functions, so the state checkpoints, `vmap`s
   and `pmap`s as it is."""
   step: jax.Array
@@ -20,6 +20,8 @@ class TrainState:
   batch_stats: Any
   opt_state: Any
   rng: jax.Array
+  # Regularization strengths as data (see research/train/hparams.py).
+  hparams: Any = flax.struct.field(default_factory=dict)
 
 
 def step_key(rng: jax.Array, step: jax.Array) -> jax.Array:
@@ -32,11 +34,13 @@ def step_key(rng: jax.Array, step: jax.Array) -> jax.Array:
 # never share random bits.
 MODEL_STREAM = 0
 SHUFFLE_STREAM = 1
+AUGMENT_STREAM = 2
 
 
 def create_train_state(seed: int, model: nn.Module,
                        tx: optax.GradientTransformation,
-                       example_input: jax.Array) -> TrainState:
+                       example_input: jax.Array,
+                       hparams: dict | None = None) -> TrainState:
   """Initializes parameters from `seed` on an example batch of inputs."""
   init_key, train_key = jax.random.split(jax.random.PRNGKey(seed))
   variables = model.init({'params': init_key}, example_input, train=False)
@@ -47,6 +51,7 @@ def create_train_state(seed: int, model: nn.Module,
       batch_stats=variables.get('batch_stats', {}),
       opt_state=tx.init(params),
       rng=train_key,
+      hparams=dict(hparams or {}),
   )
   # The loop donates the state to each epoch's call, and XLA refuses to donate
   # one buffer twice: an `init` may legitimately share one zeros array between

@@ -1,6 +1,6 @@
 """The pure train and eval steps: `train_step(state, batch) -> (state, metrics)`."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -8,10 +8,14 @@ import jax.numpy as jnp
 import optax
 from flax import linen as nn
 
-from research.train.state import MODEL_STREAM, TrainState, step_key
+from research.augment import mixup, tta_predict
+from research.train.hparams import model_rates, no_noise
+from research.train.state import (AUGMENT_STREAM, MODEL_STREAM, TrainState,
+                                  step_key)
 
 LossFn = Callable[[jax.Array, jax.Array], jax.Array]  # per-example losses
 PenaltyFn = Callable[[Any], jax.Array]  # params -> scalar added to the loss
+AugmentFn = Callable[[jax.Array, Any], Any]  # (key, (x, y)) -> (x, y)
 
 
 def hard_labels(labels: jax.Array) -> jax.Array:
@@ -20,22 +24,34 @@ def hard_labels(labels: jax.Array) -> jax.Array:
 
 
 def make_train_step(model: nn.Module, tx: optax.GradientTransformationExtraArgs,
-                    loss_fn: LossFn, penalty: PenaltyFn | None = None):
+                    loss_fn: LossFn, penalty: PenaltyFn | None = None,
+                    augment: AugmentFn | None = None,
+                    num_classes: int | None = None):
   """Returns `train_step(state, (x, y)) -> (state, metrics)`.
 
-  The optimizer minimizes the mean loss plus `penalty(params)`; the metrics
-  report the data loss ('loss') and, with a penalty, the sum ('objective').
+  The batch is first augmented on the device (`augment`, then mixup when
+  `state.hparams` has a `mixup_alpha`, which needs `num_classes`). The
+  optimizer minimizes the mean loss plus `penalty(params)`; the metrics report
+  the data loss ('loss') and, with a penalty, the sum ('objective'). Dropout
+  and its relatives read their rates from `state.hparams`.
   """
 
   def train_step(state: TrainState, batch):
+    key = step_key(state.rng, state.step)
+    dropout_key = jax.random.fold_in(key, MODEL_STREAM)
+    augment_key = jax.random.fold_in(key, AUGMENT_STREAM)
+    if augment is not None:
+      batch = augment(jax.random.fold_in(augment_key, 0), batch)
+    if 'mixup_alpha' in state.hparams:
+      batch = mixup(jax.random.fold_in(augment_key, 1), batch,
+                    state.hparams['mixup_alpha'], num_classes)
     x, y = batch
-    dropout_key = jax.random.fold_in(step_key(state.rng, state.step),
-                                     MODEL_STREAM)
+    rates = model_rates(state.hparams)
 
     def loss_and_updates(params):
       logits, updates = model.apply(
           {'params': params, 'batch_stats': state.batch_stats}, x, train=True,
-          rngs={'dropout': dropout_key}, mutable=['batch_stats'])
+          rngs={'dropout': dropout_key}, mutable=['batch_stats'], **rates)
       data_loss = jnp.mean(loss_fn(logits, y))
       objective = data_loss + penalty(params) if penalty else data_loss
       return objective, (data_loss, logits, updates)
@@ -66,18 +82,36 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformationExtraArgs,
   return train_step
 
 
-def make_eval_step(model: nn.Module, loss_fn: LossFn):
+def make_eval_step(model: nn.Module, loss_fn: LossFn, *,
+                   views: Sequence[Callable] | None = None,
+                   bn_batch_statistics: bool = False):
   """Returns `eval_step(state, x, y, mask) -> {'loss_sum', 'correct', 'count'}`.
 
   Sums rather than means, so chunks of a split add up exactly; `mask` marks the
-  real rows of a padded last chunk. BatchNorm uses its running statistics.
+  real rows of a padded last chunk. BatchNorm uses its running statistics, or
+  with `bn_batch_statistics` those of each evaluated chunk (no noise: dropout
+  and its relatives off). With test-time `views`, the predicted distributions
+  of the views are averaged, and the loss is the negative log-likelihood of
+  that average.
   """
 
+  def logits_fn(state: TrainState, x):
+    variables = {'params': state.params, 'batch_stats': state.batch_stats}
+    if bn_batch_statistics:
+      logits, _ = model.apply(variables, x, train=True, mutable=['batch_stats'],
+                              **no_noise())
+      return logits
+    return model.apply(variables, x, train=False)
+
   def eval_step(state: TrainState, x, y, mask):
-    logits = model.apply({'params': state.params,
-                          'batch_stats': state.batch_stats}, x, train=False)
     mask = mask.astype(jnp.float32)
-    losses = loss_fn(logits, y)
+    if views is None:
+      logits = logits_fn(state, x)
+      losses = loss_fn(logits, y)
+    else:
+      probabilities = tta_predict(lambda v: logits_fn(state, v), x, views)
+      logits = jnp.log(jnp.maximum(probabilities, jnp.finfo(jnp.float32).tiny))
+      losses = -jnp.take_along_axis(logits, hard_labels(y)[:, None], -1)[:, 0]
     correct = (jnp.argmax(logits, -1) == hard_labels(y)).astype(jnp.float32)
     return {'loss_sum': jnp.sum(losses * mask),
             'correct': jnp.sum(correct * mask),

@@ -1,0 +1,100 @@
+"""The `augment` config section: its keys, defaults and validation."""
+
+import numbers
+from typing import Any
+
+import ml_collections
+import numpy as np
+
+from research.errors import ConfigError
+
+TTA_NAMES = ('none', 'flips', 'crops', 'flips_crops')
+# Strengths that may be swept as data (see `make_augment`'s `hparams`).
+SWEEPABLE = ('mixup_alpha', 'brightness', 'contrast', 'pca_lighting')
+# Keys whose augmentation needs (H, W, C) images, with the value meaning 'off'.
+_IMAGE_ONLY = {'cutout_size': 0, 'crop_padding': 0, 'flip': False,
+               'pca_lighting': 0.0, 'tta': 'none'}
+
+
+def default_augment_config() -> ml_collections.ConfigDict:
+  """Every key of the `augment` section, with its default (all off)."""
+  c = ml_collections.ConfigDict()
+  c.mixup_alpha = 0.0  # Beta(alpha, alpha) mixing weight; 0 = off
+  c.cutout_size = 0  # side of the zeroed square, pixels; 0 = off
+  c.crop_padding = 0  # zero padding before a random crop, pixels; 0 = off
+  c.flip = False  # horizontal flip with probability 1/2 (wrong for digits)
+  c.brightness = 0.0  # b ~ U(-brightness, brightness); 0 = off
+  c.contrast = 0.0  # c ~ U(1 - contrast, 1 + contrast), in [0, 1]; 0 = off
+  c.pca_lighting = 0.0  # std of AlexNet's alpha; 0 = off
+  c.tta = 'none'  # test-time views: one of TTA_NAMES
+  return c
+
+
+def _is_real(value: Any) -> bool:
+  return (isinstance(value, (numbers.Real, np.floating))
+          and not isinstance(value, bool))
+
+
+def _is_int(value: Any) -> bool:
+  return (isinstance(value, (numbers.Integral, np.integer))
+          and not isinstance(value, bool))
+
+
+def _is_off(key: str, value: Any) -> bool:
+  return value == _IMAGE_ONLY[key]
+
+
+def validate_augment_config(cfg: ml_collections.ConfigDict, *,
+                            image_shape: tuple[int, ...] | None = None) -> None:
+  """Raises ConfigError naming `augment.<key>` for a bad value.
+
+  With `image_shape` (one example's shape, without the batch axis) it also
+  rejects image-only augmentations on vector data and a cutout square larger
+  than the image.
+  """
+  known = default_augment_config()
+  for key in cfg.keys():
+    if key not in known:
+      raise ConfigError(f'augment.{key}: unknown key; known: '
+                        f'{", ".join(sorted(known.keys()))}')
+  for key in known.keys():
+    if key not in cfg:
+      raise ConfigError(f'augment.{key}: missing from the config')
+
+  for key in ('mixup_alpha', 'brightness', 'contrast', 'pca_lighting'):
+    value = cfg[key]
+    if not _is_real(value) or not np.isfinite(value):
+      raise ConfigError(f'augment.{key}: {value!r} must be a number')
+    if value < 0:
+      raise ConfigError(f'augment.{key}: {value!r} must be >= 0 (0 is off)')
+  if cfg.contrast > 1:
+    raise ConfigError(f'augment.contrast: {cfg.contrast!r} must be <= 1, so '
+                      'that the contrast factor 1 +- contrast stays >= 0')
+  for key in ('cutout_size', 'crop_padding'):
+    value = cfg[key]
+    if not _is_int(value) or value < 0:
+      raise ConfigError(
+          f'augment.{key}: {value!r} must be an int >= 0 (0 is off)')
+  if not isinstance(cfg.flip, (bool, np.bool_)):
+    raise ConfigError(f'augment.flip: {cfg.flip!r} must be True or False')
+  if not isinstance(cfg.tta, str) or cfg.tta not in TTA_NAMES:
+    raise ConfigError(
+        f'augment.tta: {cfg.tta!r} must be one of {", ".join(TTA_NAMES)}')
+
+  if image_shape is None:
+    return
+  image_shape = tuple(image_shape)
+  if len(image_shape) != 3:
+    for key in _IMAGE_ONLY:
+      if not _is_off(key, cfg[key]):
+        raise ConfigError(
+            f'augment.{key}: {cfg[key]!r} needs images (H, W, C), but the '
+            f'inputs have shape {image_shape}; turn it off for vector data')
+    return
+  h, w = image_shape[:2]
+  if cfg.cutout_size > min(h, w):
+    raise ConfigError(f'augment.cutout_size: {cfg.cutout_size} is larger '
+                      f'than the {h}x{w} image')
+  if cfg.crop_padding >= min(h, w):
+    raise ConfigError(f'augment.crop_padding: {cfg.crop_padding} must be '
+                      f'smaller than the {h}x{w} image')
