@@ -107,11 +107,12 @@ def test_resuming_offline_run_writes_a_second_file_of_the_same_run(offline):
   # own file (offline-run-<time>-resumed, then ...-resumed-1 within the same
   # second) with the same run id; `wandb sync` merges them on the server.
   files = find_offline_runs(offline)
-  assert len(files) == 2
-  assert all(f.name == 'run-resumed.wandb' for f in files)
+  listing = sorted(str(p.relative_to(offline)) for p in offline.rglob('*') if p.is_file())
+  assert len(files) == 2, listing
+  assert all(f.name == 'run-resumed.wandb' for f in files), listing
   run = read_offline_run(offline)
   assert run['run_id'] == 'resumed'
-  assert [row['_step'] for row in run['history']] == list(range(6))
+  assert [row['_step'] for row in run['history']] == list(range(6)), (run['history'], listing)
   assert [row['loss'] for row in run['history']] == [
       1.0 / (s + 1) for s in range(6)]
   assert _without_internal(run['config']) == {'lr': 0.1, 'extra': 1}
