@@ -5,6 +5,7 @@ import platform
 from collections.abc import Sequence
 
 from research.tracking import environment_info
+from research.tracking.environment import git_info
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]],
@@ -25,7 +26,8 @@ def provenance(command: str, wall_time_s: float, seeds: Sequence[int],
                time_note: str = '') -> str:
   """Command, seeds, hardware, versions, commit, date and wall time."""
   env = environment_info()
-  git = env.get('git') or {}
+  # Generated tables do not make the code that generates them dirty.
+  git = git_info(ignore=('experiments/results',))
   commit = (git.get('commit') or 'unknown')[:12] + (' (dirty)' if git.get('dirty') else '')
   return '\n'.join([
       f'- Command: `{command}`',

@@ -68,17 +68,19 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]
   return versions
 
 
-def git_info() -> dict[str, str | bool | None]:
+def git_info(ignore: tuple[str, ...] = ()) -> dict[str, str | bool | None]:
   """The commit and dirtiness of the checkout that holds `research`.
 
   'dirty' counts untracked files too: a new, uncommitted module changes what
-  ran just as an edit does.
+  ran just as an edit does. Paths in `ignore` (e.g. generated results) do not
+  count.
   """
   root = git_root()
   if root is None:
     return {'commit': None, 'dirty': None}
   commit = _git(root, 'rev-parse', 'HEAD')
-  status = _git(root, 'status', '--porcelain')
+  status = _git(root, 'status', '--porcelain', '--', '.',
+                *(f':(exclude){path}' for path in ignore))
   return {'commit': commit or None,
           'dirty': None if status is None else bool(status)}
 
