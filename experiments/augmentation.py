@@ -11,7 +11,7 @@ import shlex
 import sys
 
 from experiments.grid import Cell, mean_std, run_cells, total_wall_time, values, write
-from research.config import base_config
+from experiments.common import image_mlp_config
 from research.registry import register
 from research.tables import markdown_table, provenance
 
@@ -21,19 +21,7 @@ RESULTS = pathlib.Path(__file__).resolve().parent / 'results'
 @register('augmentation', description='crops, flips, cutout, brightness/contrast, PCA lighting, mixup, test-time averaging (python -m experiments.augmentation)',
           reference='table: experiments/results/augmentation.md')
 def get_config():
-  c = base_config()
-  c.data.name = 'fashion_mnist'
-  c.data.normalization = 'unit_interval'
-  c.data.dev_size = 5000
-  c.model.hidden = (256, 256)
-  c.model.init = 'he_normal'
-  c.optimizer.name = 'adam'
-  c.optimizer.learning_rate = 1e-3
-  c.train.batch_size = 128
-  c.train.num_epochs = 15
-  c.train.monitor = 'dev/accuracy'
-  c.train.checkpoint_every_epochs = 15
-  return c
+  return image_mlp_config()
 
 
 CELLS = (

@@ -16,7 +16,7 @@ import numpy as np
 
 from experiments.grid import Cell, mean_std, run_cells, total_wall_time, write
 from research import ensembles
-from research.config import base_config
+from experiments.common import image_mlp_config
 from research.registry import register
 from research.tables import markdown_table, provenance
 from research.train.restore import load_trained
@@ -27,19 +27,8 @@ RESULTS = pathlib.Path(__file__).resolve().parent / 'results'
 @register('ensembles', description='k independently seeded MLPs, predicted distributions averaged (python -m experiments.ensembles)',
           reference='table: experiments/results/ensembles.md')
 def get_config():
-  c = base_config()
-  c.data.name = 'fashion_mnist'
-  c.data.normalization = 'unit_interval'
-  c.data.dev_size = 5000
-  c.model.hidden = (256, 256)
-  c.model.init = 'he_normal'
+  c = image_mlp_config()
   c.model.dropout = 0.3
-  c.optimizer.name = 'adam'
-  c.optimizer.learning_rate = 1e-3
-  c.train.batch_size = 128
-  c.train.num_epochs = 15
-  c.train.monitor = 'dev/accuracy'
-  c.train.checkpoint_every_epochs = 15
   return c
 
 

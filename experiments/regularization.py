@@ -13,7 +13,7 @@ import shlex
 import sys
 
 from experiments.grid import Cell, mean_std, run_cells, total_wall_time, values, write
-from research.config import base_config
+from experiments.common import image_mlp_config
 from research.registry import register
 from research.tables import markdown_table, provenance
 
@@ -24,19 +24,7 @@ DATASETS = ('fashion_mnist', 'mnist')
 @register('regularization', description='L2, L1, elastic net, max-norm, dropout, DropConnect, BatchNorm, mixup, cutout, crops and combinations (python -m experiments.regularization)',
           reference='table: experiments/results/regularization.md')
 def get_config():
-  c = base_config()
-  c.data.name = 'fashion_mnist'
-  c.data.normalization = 'unit_interval'
-  c.data.dev_size = 5000
-  c.model.hidden = (256, 256)
-  c.model.init = 'he_normal'
-  c.optimizer.name = 'adam'
-  c.optimizer.learning_rate = 1e-3
-  c.train.batch_size = 128
-  c.train.num_epochs = 15
-  c.train.monitor = 'dev/accuracy'
-  c.train.checkpoint_every_epochs = 15
-  return c
+  return image_mlp_config()
 
 
 CELLS = (
