@@ -11,3 +11,18 @@ class DataNotFoundError(FileNotFoundError):
 
 class DivergedError(FloatingPointError):
   """The loss became NaN or Inf; the message names the step."""
+
+
+def check_section_keys(section, defaults, prefix: str) -> None:
+  """Raises ConfigError for a key that `section` has and `defaults` lacks (a
+  typo), or the reverse (a config written before the key existed).
+
+  `prefix` is the section's dotted name, e.g. 'optimizer.schedule'.
+  """
+  for key in section.keys():
+    if key not in defaults:
+      raise ConfigError(f'{prefix}.{key}: unknown key; known: '
+                        f'{", ".join(sorted(defaults.keys()))}')
+  for key in defaults.keys():
+    if key not in section:
+      raise ConfigError(f'{prefix}.{key}: missing from the config')

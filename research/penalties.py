@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from research.errors import ConfigError
+from research.errors import ConfigError, check_section_keys
 from research.optim.masks import masked_leaves
 
 PyTree = Any
@@ -88,13 +88,8 @@ def _is_real(value: Any) -> bool:
 def validate_penalty_config(cfg: ml_collections.ConfigDict) -> None:
   """Raises ConfigError naming `regularization.<key>` for a bad value."""
   known = default_penalty_config()
-  for key in cfg.keys():
-    if key not in known:
-      raise ConfigError(f'regularization.{key}: unknown key; known: '
-                        f'{", ".join(sorted(known.keys()))}')
+  check_section_keys(cfg, known, 'regularization')
   for key in known.keys():
-    if key not in cfg:
-      raise ConfigError(f'regularization.{key}: missing from the config')
     value = cfg[key]
     if not _is_real(value) or not np.isfinite(value):
       raise ConfigError(f'regularization.{key}: {value!r} must be a number')

@@ -6,7 +6,7 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from research.errors import ConfigError
+from research.errors import ConfigError, check_section_keys
 
 TTA_NAMES = ('none', 'flips', 'crops', 'flips_crops')
 # Strengths that may be swept as data (see `make_augment`'s `hparams`).
@@ -52,14 +52,7 @@ def validate_augment_config(cfg: ml_collections.ConfigDict, *,
   rejects image-only augmentations on vector data and a cutout square larger
   than the image.
   """
-  known = default_augment_config()
-  for key in cfg.keys():
-    if key not in known:
-      raise ConfigError(f'augment.{key}: unknown key; known: '
-                        f'{", ".join(sorted(known.keys()))}')
-  for key in known.keys():
-    if key not in cfg:
-      raise ConfigError(f'augment.{key}: missing from the config')
+  check_section_keys(cfg, default_augment_config(), 'augment')
 
   for key in ('mixup_alpha', 'brightness', 'contrast', 'pca_lighting'):
     value = cfg[key]

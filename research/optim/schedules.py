@@ -40,7 +40,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from research.errors import ConfigError
+from research.errors import ConfigError, check_section_keys
 
 SCHEDULES = ('constant', 'step', 'cosine', 'linear', 'inverse_sqrt', 'sgdr')
 
@@ -102,13 +102,7 @@ def validate_schedule_config(
     schedule_config: ml_collections.ConfigDict) -> None:
   """Raises ConfigError naming `optimizer.schedule.<key>` for a bad value."""
   defaults = default_schedule_config()
-  for key in schedule_config.keys():
-    if key not in defaults:
-      raise ConfigError(f'optimizer.schedule.{key}: unknown key; known: '
-                        f'{", ".join(sorted(defaults.keys()))}')
-  for key in defaults.keys():
-    if key not in schedule_config:
-      raise ConfigError(f'optimizer.schedule.{key}: missing from the config')
+  check_section_keys(schedule_config, defaults, 'optimizer.schedule')
   c = schedule_config
   if c.name not in SCHEDULES:
     raise ConfigError(f'optimizer.schedule.name: unknown schedule {c.name!r}; '
