@@ -75,7 +75,7 @@ def test_offline_run_reads_back_exactly_what_was_logged(offline):
   assert files[0].parent.name.startswith('offline-run-')
   assert files[0].parent.parent == offline / 'wandb'
 
-  run = read_offline_run(offline)
+  run = read_offline_run(offline, wait_s=30)  # W&B's writer may lag finish()
   assert run['run_id'] == 'run1'
   assert _canon(_without_internal(run['config'])) == _canon(
       {**config, 'seed': 42, 'lr': 0.02})
@@ -110,7 +110,7 @@ def test_resuming_offline_run_writes_a_second_file_of_the_same_run(offline):
   listing = sorted(str(p.relative_to(offline)) for p in offline.rglob('*') if p.is_file())
   assert len(files) == 2, listing
   assert all(f.name == 'run-resumed.wandb' for f in files), listing
-  run = read_offline_run(offline)
+  run = read_offline_run(offline, wait_s=30)
   assert run['run_id'] == 'resumed'
   assert [row['_step'] for row in run['history']] == list(range(6)), (run['history'], listing)
   assert [row['loss'] for row in run['history']] == [
@@ -128,7 +128,7 @@ def test_reader_refuses_files_of_different_runs(offline):
     logger.log_metrics({'x': 1}, step=0)
     logger.finish()
   with pytest.raises(ValueError, match='several W&B runs'):
-    read_offline_run(offline)
+    read_offline_run(offline, wait_s=30)
   with pytest.raises(FileNotFoundError):
     read_offline_run(offline / 'missing')
 
@@ -175,6 +175,7 @@ def test_real_file_cut_short_keeps_earlier_records(offline):
     logger.log_metrics({'loss': step / 7}, step=step)
   logger.finish()
   path, = find_offline_runs(offline)
+  assert len(read_offline_run(path, wait_s=30)['history']) == 50  # complete first
   data = path.read_bytes()
   path.write_bytes(data[:len(data) // 2])
   with pytest.warns(RuntimeWarning):

@@ -13,7 +13,7 @@ def test_offline_wandb_matches_run_directory(tmp_path, monkeypatch):
   monkeypatch.setenv('WANDB_MODE', 'offline')
   summary = run(tiny_config('tracking.wandb=offline', 'train.num_epochs=3', 'data.dev_size=500'),
                 workdir=tmp_path)
-  logged = read_offline_run(tmp_path)
+  logged = read_offline_run(tmp_path, wait_s=30)  # W&B's writer may lag finish()
   rows = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
   history = [h for h in logged['history'] if 'train/loss' in h]
   assert len(history) == len(rows) == 3

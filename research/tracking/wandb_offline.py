@@ -30,6 +30,7 @@ import json
 import os
 import pathlib
 import struct
+import time
 import warnings
 import zlib
 from collections.abc import Iterator
@@ -53,8 +54,12 @@ def find_offline_runs(path: str | os.PathLike) -> list[pathlib.Path]:
   return sorted({p.resolve() for p in path.rglob('*.wandb') if p.is_file()})
 
 
-def read_offline_run(path: str | os.PathLike) -> dict[str, Any]:
+def read_offline_run(path: str | os.PathLike, wait_s: float = 0.0) -> dict[str, Any]:
   """Config, history, summary and run id of a W&B run from its local files.
+
+  W&B writes the file from a background process, which may still be writing
+  when `run.finish()` returns on a loaded machine: with `wait_s` > 0, wait (at
+  most that long) until every file holds W&B's closing `exit` record.
 
   Args:
     path: a `.wandb` file, a `run-*` directory, or any directory with such
@@ -71,6 +76,9 @@ def read_offline_run(path: str | os.PathLike) -> dict[str, Any]:
   files = find_offline_runs(path)
   if not files:
     raise FileNotFoundError(f'No .wandb file at or under {path}')
+  deadline = time.monotonic() + wait_s
+  while not all(_is_complete(f) for f in files) and time.monotonic() < deadline:
+    time.sleep(0.05)
   runs = sorted((_read_file(f) for f in files), key=lambda r: r['_start'])
   run_ids = {r['run_id'] for r in runs}
   if len(run_ids) > 1:
@@ -133,6 +141,23 @@ def _apply(target: dict[str, Any], updates, removals) -> None:
         break
     else:
       node.pop(path[-1], None)
+
+
+def _is_complete(path: pathlib.Path) -> bool:
+  """Whether W&B has written the file's closing `exit` record yet."""
+  from wandb.proto import wandb_internal_pb2  # pylint: disable=g-import-not-at-top
+
+  with warnings.catch_warnings():  # A file being written looks torn.
+    warnings.simplefilter('ignore')
+    try:
+      for payload in read_records(path):
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(payload)
+        if record.WhichOneof('record_type') == 'exit':
+          return True
+    except ValueError:  # Not even the header yet.
+      return False
+  return False
 
 
 def read_records(path: str | os.PathLike) -> Iterator[bytes]:
