@@ -7,10 +7,10 @@ Writes experiments/results/augmentation.md.
 
 import argparse
 import pathlib
-import shlex
 import sys
 
-from experiments.grid import Cell, mean_std, run_cells, total_wall_time, values, write
+from experiments.grid import (Cell, command_line, mean_std, run_cells, total_wall_time,
+                              values, write)
 from experiments.common import image_mlp_config
 from research.registry import register
 from research.tables import markdown_table, provenance
@@ -54,8 +54,7 @@ def main(argv=None) -> int:
     train, test = values(runs, 'train/accuracy'), values(runs, 'test/accuracy')
     rows.append((cell.label, mean_std(train), mean_std(test),
                  mean_std([a - b for a, b in zip(train, test)])))
-  command = shlex.join(['python', '-m', 'experiments.augmentation',
-                        *(argv if argv is not None else sys.argv[1:])])
+  command = command_line('experiments.augmentation', argv)
   text = f"""# Data augmentation on Fashion-MNIST
 
 784-256-256-10 ReLU MLP (He-normal init), pixels / 255, Adam lr 1e-3, batch 128,

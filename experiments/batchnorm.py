@@ -10,12 +10,11 @@ experiments/results/batchnorm.md.
 
 import argparse
 import pathlib
-import shlex
 import sys
 
-import numpy as np
 
-from experiments.grid import Cell, mean_std, run_cells, total_wall_time, values, write
+from experiments.grid import (Cell, command_line, mean_std, run_cells, total_wall_time,
+                              values, write)
 from research.config import base_config
 from research.registry import register
 from research.tables import markdown_table, provenance
@@ -142,8 +141,7 @@ def main(argv=None) -> int:
   stats_rows = [(cell.label, mean_std(values(stats[cell.label], 'test/accuracy')))
                 for cell in EVAL_STATISTICS]
   paper_text, holds = paper_section(paper)
-  command = shlex.join(['python', '-m', 'experiments.batchnorm',
-                        *(argv if argv is not None else sys.argv[1:])])
+  command = command_line('experiments.batchnorm', argv)
   wall = total_wall_time(grid) + total_wall_time(stats) + total_wall_time(paper)
   text = f"""# BatchNorm on a deep sigmoid MLP
 

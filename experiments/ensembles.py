@@ -9,12 +9,10 @@ Writes experiments/results/ensembles.md.
 import argparse
 import itertools
 import pathlib
-import shlex
 import sys
 
-import numpy as np
 
-from experiments.grid import Cell, mean_std, run_cells, total_wall_time, write
+from experiments.grid import Cell, command_line, mean_std, run_cells, total_wall_time, write
 from research import ensembles
 from experiments.common import image_mlp_config
 from research.registry import register
@@ -58,8 +56,7 @@ def main(argv=None) -> int:
         [probabilities[i] for i in subset]), labels) for subset in subsets]
     rows.append((k, len(subsets), mean_std([s['accuracy'] for s in scored]),
                  mean_std([s['nll'] for s in scored], scale=1.0, digits=4)))
-  command = shlex.join(['python', '-m', 'experiments.ensembles',
-                        *(argv if argv is not None else sys.argv[1:])])
+  command = command_line('experiments.ensembles', argv)
   text = f"""# Ensembles on Fashion-MNIST
 
 {args.members} MLPs (784-256-256-10 ReLU, dropout 0.3, Adam 1e-3, batch 128, 15 epochs),

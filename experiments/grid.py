@@ -7,6 +7,7 @@ command again skips the runs already finished and resumes an interrupted one.
 
 import dataclasses
 import math
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 
@@ -65,6 +66,11 @@ def mean_std(xs: Sequence[float], scale: float = 100.0, digits: int = 2) -> str:
 
 def total_wall_time(results: dict[str, list[dict | None]]) -> float:
   return sum(s['wall_time_s'] for runs in results.values() for s in runs if s)
+
+
+def command_line(module: str, argv: Sequence[str] | None) -> str:
+  """The command that produced a table, to write next to it."""
+  return shlex.join(['python', '-m', module, *(argv if argv is not None else sys.argv[1:])])
 
 
 def write(path, text: str) -> None:

@@ -14,13 +14,11 @@ import argparse
 import dataclasses
 import math
 import pathlib
-import shlex
 import sys
 import time
 
-from research import config as config_lib
+from experiments.grid import Cell, command_line, run_cells
 from research.config import base_config
-from research.errors import DivergedError
 from research.registry import register
 from research.tables import markdown_table, provenance
 
@@ -74,37 +72,23 @@ LBFGS_FULL_BATCH_STEPS = 100
 TIME_NOTE = "the sum of all the grid's runs, data loading and compilation included"
 
 
-def row_config(row: Row, learning_rate: float, epochs: int, data_dir: str, seed: int):
-  overrides = [f'optimizer.learning_rate={learning_rate}', f'train.num_epochs={epochs}',
-               f'seed={seed}', 'tracking.progress=false', *row.overrides]
+def row_overrides(row: Row, learning_rate: float, epochs: int) -> tuple[str, ...]:
+  overrides = (f'optimizer.learning_rate={learning_rate}', f'train.num_epochs={epochs}',
+               *row.overrides)
   if 'train.batching=full' in row.overrides:
     # An epoch is one step here: give it the step budget instead.
-    overrides.append(f'train.num_epochs={LBFGS_FULL_BATCH_STEPS}')
-  if data_dir:
-    overrides.append(f'data.dir={data_dir}')
-  return config_lib.apply_overrides(get_config(), overrides)
+    overrides += (f'train.num_epochs={LBFGS_FULL_BATCH_STEPS}',)
+  return overrides
 
 
 def run_row(row: Row, epochs: int, data_dir: str, seed: int, output_dir: str):
-  from research.train import run  # pylint: disable=g-import-not-at-top
-  trials = []
-  for lr in row.learning_rates:
-    config = row_config(row, lr, epochs, data_dir, seed)
-    config = config_lib.apply_overrides(config, [f'tracking.output_dir={output_dir}'])
-    config.experiment = 'optimizers'
-    try:
-      summary = run(config)
-    except DivergedError as e:  # a rate that diverges is a result of the grid
-      print(f'  {row.label} lr={lr:g}: {e}', file=sys.stderr)
-      trials.append((lr, None))
-      continue
-    final = summary.get('final', {})
-    print(f"  {row.label} lr={lr:g}: dev {final.get('dev/accuracy', float('nan')):.4f} "
-          f"test {final.get('test/accuracy', float('nan')):.4f} "
-          f"train loss {final.get('train/loss', float('nan')):.4f} "
-          f"({summary['wall_time_s']:.0f} s)", flush=True)
-    trials.append((lr, summary))
-  return trials
+  """[(learning rate, summary or None where it diverged)] for the row's grid."""
+  cells = [Cell(f'{row.label} lr={lr:g}', row_overrides(row, lr, epochs))
+           for lr in row.learning_rates]
+  results = run_cells('optimizers', cells, [seed],
+                      common=[f'data.dir={data_dir}'] if data_dir else [],
+                      output_dir=output_dir)
+  return [(lr, results[cell.label][0]) for lr, cell in zip(row.learning_rates, cells)]
 
 
 def best_trial(trials):
@@ -185,8 +169,7 @@ def main(argv=None) -> int:
   for row in rows:
     print(row.label, flush=True)
     results.append((row, run_row(row, args.epochs, args.data_dir, args.seed, args.output_dir)))
-  command = shlex.join(['python', '-m', 'experiments.optimizers',
-                        *(argv if argv is not None else sys.argv[1:])])
+  command = command_line('experiments.optimizers', argv)
   text = write_table(results, command, args.seed, args.epochs)
   print(f'this invocation took {time.perf_counter() - started:.0f} s')
   if not args.only:

@@ -9,10 +9,10 @@ Writes experiments/results/regularization.md.
 
 import argparse
 import pathlib
-import shlex
 import sys
 
-from experiments.grid import Cell, mean_std, run_cells, total_wall_time, values, write
+from experiments.grid import (Cell, command_line, mean_std, run_cells, total_wall_time,
+                              values, write)
 from experiments.common import image_mlp_config
 from research.registry import register
 from research.tables import markdown_table, provenance
@@ -77,8 +77,7 @@ def main(argv=None) -> int:
                         output_dir=args.output_dir)
     wall += total_wall_time(results)
     sections.append(f'## {name}\n\n{table_for(results)}')
-  command = shlex.join(['python', '-m', 'experiments.regularization',
-                        *(argv if argv is not None else sys.argv[1:])])
+  command = command_line('experiments.regularization', argv)
   body = '\n\n'.join(sections)
   text = f"""# Regularization: train error, test error and the gap
 
