@@ -21,9 +21,12 @@ from research.errors import ConfigError
 from research.optim.schedules import default_schedule_config
 from research.penalties import default_penalty_config
 
-# Keys that change where and how a run is reported, not what it computes: they
-# are left out of the run's identity (its hash and directory name).
-_PRESENTATION_KEYS = ('tracking',)
+# Keys that change where and how a run is reported or spread over devices, not
+# what it computes (every parallel mode gives the same result up to float
+# rounding): they are left out of the run's identity (its hash and directory
+# name), so a run started on one device can resume on eight.
+_PRESENTATION_KEYS = ('tracking', 'parallel')
+PARALLEL_MODES = ('jit', 'sharded', 'pmap', 'vmap')
 
 MONITOR_MODES = ('max', 'min')
 BATCHINGS = ('epoch', 'full', 'fixed')
@@ -101,6 +104,20 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.monitor_mode = 'max'
   c.train.patience = 0  # epochs without improvement before stopping; 0 = off
   c.train.min_delta = 0.0
+
+  # How one step is compiled (research/parallel.py): 'jit' on one device,
+  # 'sharded' (jit with the batch split over devices by a NamedSharding),
+  # 'pmap' (a replica per device), 'vmap' (a population of runs as one
+  # program: set by `research sweep --launcher population`, not by a run).
+  c.parallel = ml_collections.ConfigDict()
+  c.parallel.mode = 'jit'
+  c.parallel.num_devices = 0  # sharded / pmap: the first N devices; 0 = all
+  # Multi-host (jax.distributed): '' = from SLURM's environment when the job
+  # has several tasks, else one process. Or host:port of process 0, with
+  # num_processes and process_id set for each process.
+  c.parallel.coordinator_address = ''
+  c.parallel.num_processes = 0
+  c.parallel.process_id = -1
 
   c.tracking = ml_collections.ConfigDict()
   c.tracking.output_dir = 'runs'
@@ -283,6 +300,26 @@ def validate_train_config(config) -> None:
     raise ConfigError('train.patience: early stopping needs train.monitor')
 
 
+def validate_parallel_config(config) -> None:
+  p = config.parallel
+  _check_choice(config, 'parallel.mode', PARALLEL_MODES)
+  _positive_int(config, 'parallel.num_devices', minimum=0)
+  if p.mode in ('sharded', 'pmap') and config.train.batching != 'epoch':
+    raise ConfigError(
+        f"parallel.mode: {p.mode!r} splits minibatches over devices; it needs "
+        f"train.batching='epoch' (not {config.train.batching!r})")
+  if p.coordinator_address:
+    _positive_int(config, 'parallel.num_processes')
+    _positive_int(config, 'parallel.process_id', minimum=0)
+    if p.process_id >= p.num_processes:
+      raise ConfigError(f'parallel.process_id: {p.process_id} must be below '
+                        f'parallel.num_processes={p.num_processes}')
+  elif p.num_processes or p.process_id != -1:
+    raise ConfigError('parallel.num_processes / parallel.process_id: set '
+                      'parallel.coordinator_address too (or leave all three '
+                      'unset to read SLURM\'s environment)')
+
+
 def validate_tracking_config(config) -> None:
   _check_choice(config, 'tracking.wandb',
                 ('auto', 'online', 'offline', 'disabled'))
@@ -311,6 +348,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         f'regularization.max_norm: {config.optimizer.name!r} runs a line search '
         'on the loss, which a projection after the step would invalidate')
   validate_train_config(config)
+  validate_parallel_config(config)
   validate_tracking_config(config)
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from research import config as config_lib
-from research import ensembles, losses
+from research import ensembles, losses, optim
 from research.augment import tta_views
-from research.train import make_eval_step, run
+from research.train import make_eval_step, make_train_step, run
 from research.train.restore import load_trained
 from train_helpers import Capture, assert_trees_equal, model_state_and_step, tiny_config
 
@@ -29,7 +29,29 @@ def test_dropout_rate_is_data_a_new_rate_does_not_recompile():
 
 def test_zero_rates_stay_out_of_the_state():
   _, state, _, _ = model_state_and_step('model.dropout=0.0')
-  assert state.hparams == {}
+  assert set(state.hparams) == {'learning_rate'}  # always traced
+
+
+def test_learning_rate_and_weight_decay_are_data():
+  """One compilation for several rates, each equal to the step built with that
+  rate as a Python constant."""
+  overrides = ('optimizer.weight_decay=1e-3',)
+  config = tiny_config(*overrides)
+  model, state, _, batch = model_state_and_step(*overrides)
+  loss = losses.get('cross_entropy')
+  traced = jax.jit(make_train_step(
+      model, optim.optimizer_for(config, steps_per_epoch=1), loss))
+  for lr, wd in ((0.01, 1e-3), (0.1, 0.0), (0.003, 0.5)):
+    hparams = {'learning_rate': jnp.float32(lr), 'weight_decay': jnp.float32(wd)}
+    got, _ = traced(state.replace(hparams=hparams), batch)
+    # Python constants; the chain keeps its decay term (a zero one is exact).
+    constant_config = config_lib.apply_overrides(config, [f'optimizer.learning_rate={lr}'])
+    constant = jax.jit(make_train_step(
+        model, optim.build_optimizer(constant_config, hparams={'weight_decay': wd}), loss))
+    want, _ = constant(state, batch)
+    for a, b in zip(jax.tree.leaves(got.params), jax.tree.leaves(want.params)):
+      np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+  assert traced._cache_size() == 1
 
 
 def test_mixup_in_the_step_trains_on_soft_labels():

@@ -4,7 +4,8 @@ registry, and the one builder of a run's optimizer chain from its config."""
 from research.optim.adagrad import ScaleByAdagradState, adagrad, scale_by_adagrad
 from research.optim.adam import (ScaleByAdamState, adam, nadam, scale_by_adam,
                                  scale_by_nadam)
-from research.optim.build import build_optimizer, validate_optimizer_config
+from research.optim.build import (build_optimizer, optimizer_for,
+                                  validate_optimizer_config)
 from research.optim.constraints import max_norm, project_max_norm
 from research.optim.lbfgs import LbfgsState, lbfgs
 from research.optim.masks import weights_mask
@@ -18,7 +19,7 @@ from research.optim.weight_decay import decoupled_weight_decay
 
 __all__ = [
     # Building a run's optimizer.
-    'build_optimizer', 'get', 'names', 'validate_optimizer_config',
+    'build_optimizer', 'get', 'names', 'optimizer_for', 'validate_optimizer_config',
     # The optimizers and their transforms.
     'LbfgsState', 'ScaleByAdagradState', 'ScaleByAdamState', 'ScaleByHeavyBallState',
     'ScaleByRmsState', 'adagrad', 'adam', 'lbfgs', 'momentum', 'nadam', 'nesterov',

@@ -65,33 +65,53 @@ def validate_optimizer_config(config: ml_collections.ConfigDict) -> None:
 
 
 def learning_rate_schedule(config: ml_collections.ConfigDict, *,
-                           steps_per_epoch: int):
-  """The learning rate after the linear scaling rule, as a float or schedule."""
+                           steps_per_epoch: int, learning_rate=None):
+  """The learning rate after the linear scaling rule, as a float or schedule.
+
+  `learning_rate` replaces the config's base rate: a traced array when the
+  rate is a swept hyperparameter (see `optimizer_for`).
+  """
   opt = config.optimizer
   batch_size = config.train.batch_size
-  lr = scaled_learning_rate(opt.learning_rate, batch_size,
-                            opt.reference_batch_size)
+  base = opt.learning_rate if learning_rate is None else learning_rate
+  lr = scaled_learning_rate(base, batch_size, opt.reference_batch_size)
   return build_schedule(opt.schedule, lr, steps_per_epoch=steps_per_epoch,
                         num_epochs=config.train.num_epochs)
 
 
 def build_optimizer(config: ml_collections.ConfigDict, *,
-                    steps_per_epoch: int = 1
+                    steps_per_epoch: int = 1, hparams: dict | None = None
                    ) -> optax.GradientTransformationExtraArgs:
-  """Builds the optimizer chain of `config` (validated before)."""
+  """Builds the optimizer chain of `config` (validated before).
+
+  `hparams` may hold 'learning_rate' and 'weight_decay' as arrays (the train
+  state's traced hyperparameters); they replace the config's values, so the
+  same compiled step serves every value, and a population `vmap`s over them.
+  The chain's structure (and so its state) depends only on the config.
+  """
   opt = config.optimizer
+  hparams = hparams or {}
   entry = registry._entry(opt.name)  # pylint: disable=protected-access
-  schedule = learning_rate_schedule(config, steps_per_epoch=steps_per_epoch)
-  hparams = {name: opt[name] for name in entry.hparams}
+  schedule = learning_rate_schedule(config, steps_per_epoch=steps_per_epoch,
+                                    learning_rate=hparams.get('learning_rate'))
+  weight_decay = hparams.get('weight_decay', opt.weight_decay)
+  optimizer_hparams = {name: opt[name] for name in entry.hparams}
   parts = []
   if opt.grad_clip_norm:
     parts.append(optax.clip_by_global_norm(opt.grad_clip_norm))
-  parts.append(registry.get(opt.name, schedule, **hparams))
+  parts.append(registry.get(opt.name, schedule, **optimizer_hparams))
   if opt.weight_decay:
-    parts.append(decoupled_weight_decay(opt.weight_decay, schedule,
+    parts.append(decoupled_weight_decay(weight_decay, schedule,
                                         mask=weights_mask))
   if config.regularization.max_norm:
     parts.append(max_norm(config.regularization.max_norm))
   if len(parts) == 1:
     return parts[0]
   return optax.with_extra_args_support(optax.chain(*parts))
+
+
+def optimizer_for(config: ml_collections.ConfigDict, *, steps_per_epoch: int):
+  """`hparams -> optimizer chain`: what the train step calls with the state's
+  traced hyperparameters (learning rate, weight decay) to build its update."""
+  return lambda hparams: build_optimizer(
+      config, steps_per_epoch=steps_per_epoch, hparams=hparams)

@@ -23,14 +23,22 @@ def steps_per_epoch(num_examples: int, batch_size: int, batching: str) -> int:
 
 
 def make_train_epoch(train_step, *, num_examples: int, batch_size: int,
-                     shuffle: bool, batching: str = 'epoch'):
+                     shuffle: bool, batching: str = 'epoch',
+                     axis_name: str | None = None, num_devices: int = 1):
   """Returns `train_epoch(state, x, y) -> (state, per-step metrics)`.
 
   batching 'epoch': a pass over the data in minibatches; the permutation's key
   comes from the key of the epoch's first step, so an epoch's batches depend
   only on the seed and the step it starts at. 'full': one step on the whole
   split (no copy of it). 'fixed': one step on its first `batch_size` examples.
+
+  Under `pmap` (`axis_name` set), every device draws the same permutation and
+  trains on its own contiguous slice of each batch (batching 'epoch' only):
+  together, the devices see exactly the single-device batches.
   """
+  if axis_name is not None and batching != 'epoch':
+    raise ValueError(f"batching {batching!r} under pmap: only 'epoch' splits")
+  local_batch = batch_size // num_devices
 
   def run_steps(state: TrainState, x: jax.Array, y: jax.Array):
     if batching == 'full':
@@ -43,6 +51,10 @@ def make_train_epoch(train_step, *, num_examples: int, batch_size: int,
     indices = epoch_batch_indices(key, num_examples, batch_size, shuffle)
 
     def body(state, batch_indices):
+      if axis_name is not None:
+        batch_indices = jax.lax.dynamic_slice_in_dim(
+            batch_indices, jax.lax.axis_index(axis_name) * local_batch,
+            local_batch)
       return train_step(state, (x[batch_indices], y[batch_indices]))
 
     return jax.lax.scan(body, state, indices)

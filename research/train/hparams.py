@@ -1,9 +1,10 @@
-"""Regularization strengths that enter the compiled step as data.
+"""Hyperparameters that enter the compiled step as data.
 
-They live in the train state as float32 scalars, so runs that differ only in
-them share one compiled program (and a population can `vmap` over them). A
-strength that is zero in the config stays a Python 0 instead: the model then
-skips that noise entirely, drawing no random numbers for it.
+The learning rate, weight decay and regularization strengths live in the train
+state as float32 scalars, so runs that differ only in them share one compiled
+program (and a population `vmap`s over them). A strength that is zero in the
+config stays a Python 0 instead: the model then skips that noise entirely,
+drawing no random numbers for it, and the optimizer has no decay term.
 """
 
 import jax.numpy as jnp
@@ -11,6 +12,8 @@ import ml_collections
 
 # state.hparams key -> config key.
 TRACED = {
+    'learning_rate': 'optimizer.learning_rate',
+    'weight_decay': 'optimizer.weight_decay',
     'dropout': 'model.dropout',
     'input_dropout': 'model.input_dropout',
     'dropconnect': 'model.dropconnect',

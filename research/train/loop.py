@@ -12,6 +12,7 @@ from research import augment, losses, models
 from research.data import Dataset, load_dataset
 from research.errors import ConfigError, DivergedError
 from research.optim import build_optimizer
+from research.parallel import Parallel
 from research.penalties import penalty_fn
 from research.tracking import Logger, ProgressBar, RunDir, environment_info
 from research.train.checkpointing import Checkpointer
@@ -76,6 +77,11 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
 
   dataset = load_dataset(config.data)
   check_against_data(config, dataset)
+  parallel = Parallel.from_config(config)
+  if parallel.mode == 'vmap':
+    raise ConfigError("parallel.mode: 'vmap' trains a population of runs; "
+                      'launch it with `research sweep --launcher population`')
+  parallel.check_batch_size(cfg.batch_size)
   model = models.build_model(config.model, dataset.num_classes)
   loss_fn = losses.get(config.loss.name)
   batches = steps_per_epoch(len(dataset.x_train), cfg.batch_size, cfg.batching)
@@ -83,27 +89,42 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
                        else cfg.batch_size)
   tx = build_optimizer(config, steps_per_epoch=batches)
 
-  x_train, y_train = jax.device_put((dataset.x_train, dataset.y_train))
-  splits = {'test': jax.device_put((dataset.x_test, dataset.y_test))}
+  x_train, y_train = parallel.put_data((dataset.x_train, dataset.y_train))
+  splits = {'test': parallel.put_data((dataset.x_test, dataset.y_test))}
   if len(dataset.x_dev):
-    splits['dev'] = jax.device_put((dataset.x_dev, dataset.y_dev))
+    splits['dev'] = parallel.put_data((dataset.x_dev, dataset.y_dev))
 
-  state = create_train_state(config.seed, model, tx, x_train[:1],
+  state = create_train_state(config.seed, model, tx, dataset.x_train[:1],
                              hparams=initial_hparams(config))
   image_shape = dataset.x_train.shape[1:]
+  # Under pmap, BatchNorm averages its statistics over the devices.
+  train_model = model.clone(bn_axis_name=parallel.axis_name)
+  # The optimizer as a function of the state's traced hyperparameters.
+  def optimizer_for(hparams):
+    return build_optimizer(config, steps_per_epoch=batches, hparams=hparams)
+
   train_step = make_train_step(
-      model, tx, loss_fn, penalty=penalty_fn(config.regularization),
-      augment=build_augment(config, dataset), num_classes=dataset.num_classes)
-  train_epoch = jax.jit(
-      make_train_epoch(train_step, num_examples=len(dataset.x_train),
+      train_model, optimizer_for, loss_fn,
+      penalty=penalty_fn(config.regularization),
+      augment=build_augment(config, dataset), num_classes=dataset.num_classes,
+      axis_name=parallel.axis_name)
+  train_epoch = parallel.compile(
+      make_train_epoch(parallel.wrap_step(train_step),
+                       num_examples=len(dataset.x_train),
                        batch_size=cfg.batch_size, shuffle=cfg.shuffle,
-                       batching=cfg.batching),
-      donate_argnums=0)
+                       batching=cfg.batching, axis_name=parallel.axis_name,
+                       num_devices=parallel.num_devices))
   views = (None if config.augment.tta == 'none'
            else augment.tta_views(config.augment.tta, image_shape))
   eval_step = make_eval_step(model, loss_fn, views=views,
                              bn_batch_statistics=cfg.bn_eval == 'batch')
-  evaluate = jax.jit(make_evaluate(eval_step, batch_size=cfg.eval_batch_size))
+  evaluate_placed = parallel.compile_eval(
+      make_evaluate(eval_step, batch_size=cfg.eval_batch_size))
+
+  def evaluate(state, split) -> dict:
+    x, y = parallel.eval_data(split)
+    return {k: float(v) for k, v in
+            evaluate_placed(parallel.host_state(state), x, y).items()}
 
   checkpointer = Checkpointer(run_dir.checkpoint_dir, keep=cfg.keep_checkpoints)
   monitor = Monitor(mode=cfg.monitor_mode, patience=cfg.patience,
@@ -117,6 +138,7 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
     # Epochs logged after that checkpoint will be trained and logged again.
     run_dir.truncate_metrics(int(state.step))
   start_epoch, start_step = epoch, int(state.step)
+  state = parallel.put_state(state)
 
   compile_started = time.perf_counter()
   train_epoch = train_epoch.lower(state, x_train, y_train).compile()
@@ -127,16 +149,20 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
     return {'epoch': epoch, 'monitor': monitor.to_dict(),
             'elapsed_s': elapsed_before + time.perf_counter() - started}
 
+  def host() -> TrainState:
+    return parallel.host_state(state)
+
   def summarize(status: str, extra: dict | None = None) -> dict:
-    trained_steps = int(state.step) - start_step
+    trained_steps = int(host().step) - start_step
     wall_s = time.perf_counter() - started
     train_s = max(wall_s - compile_s - setup_s, 1e-9)
     summary = {
         'status': status, 'experiment': config.experiment, 'seed': config.seed,
-        'run_dir': str(run_dir.path), 'epochs': epoch, 'steps': int(state.step),
+        'run_dir': str(run_dir.path), 'epochs': epoch, 'steps': int(host().step),
         'steps_per_epoch': batches,
         'resumed_from_epoch': start_epoch or None,
-        'num_params': int(sum(np.size(p) for p in jax.tree.leaves(state.params))),
+        'num_params': int(sum(np.size(p) for p in jax.tree.leaves(host().params))),
+        'parallel': {'mode': parallel.mode, 'devices': parallel.num_devices},
         'wall_time_s': elapsed_before + wall_s, 'compile_time_s': compile_s,
         'steps_per_second': trained_steps / train_s if trained_steps else None,
         'examples_per_second':
@@ -151,15 +177,16 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
     return summary
 
   total_steps = cfg.num_epochs * batches
-  progress = ProgressBar(total_steps, initial_step=int(state.step),
+  progress = ProgressBar(total_steps, initial_step=start_step,
                          enabled=config.tracking.progress,
                          desc=config.experiment or 'train')
   status = 'done'
   with stop_on_signals() as stop_request:
     try:
       while epoch < cfg.num_epochs:
-        first_step = int(state.step)
+        first_step = int(host().step)
         state, step_metrics = train_epoch(state, x_train, y_train)
+        step_metrics = parallel.outputs(step_metrics)
         # Reading the losses waits for the epoch: nothing runs ahead of its
         # divergence check (and sharded CPU loops need the wait anyway).
         problem = _divergence_message(step_metrics, first_step)
@@ -174,14 +201,14 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
           raise DivergedError(message)
         epoch += 1
 
-        record = {'epoch': epoch, 'step': int(state.step)}
+        record = {'epoch': epoch, 'step': int(host().step)}
         for key in ('loss', 'accuracy', 'objective'):
           if key in step_metrics:
             record[f'train/{key}'] = _host_mean(step_metrics[key])
         if epoch % cfg.eval_every_epochs == 0 or epoch == cfg.num_epochs:
-          for name, (x, y) in splits.items():
-            for key, value in evaluate(state, x, y).items():
-              record[f'{name}/{key}'] = float(value)
+          for name, split in splits.items():
+            for key, value in evaluate(state, split).items():
+              record[f'{name}/{key}'] = value
         record['time_s'] = elapsed_before + time.perf_counter() - started
 
         is_best = False
@@ -192,13 +219,13 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
         progress.update(record['step'], epoch, cfg.num_epochs, record)
 
         if epoch_end_hook is not None:
-          epoch_end_hook(epoch, state)
+          epoch_end_hook(epoch, host())
         if is_best:
-          checkpointer.save_best(record['step'], state, meta())
+          checkpointer.save_best(record['step'], host(), meta())
         stopping = stop_request.requested or monitor.should_stop
         if (epoch % cfg.checkpoint_every_epochs == 0 or stopping
             or epoch == cfg.num_epochs):
-          checkpointer.save_latest(record['step'], state, meta())
+          checkpointer.save_latest(record['step'], host(), meta())
         if stop_request.requested:
           status = 'interrupted'
           break
@@ -213,9 +240,9 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
   if status != 'interrupted':
     # Final metrics in evaluation mode, the training split included.
     final = {}
-    for name, (x, y) in {'train': (x_train, y_train), **splits}.items():
-      for key, value in evaluate(state, x, y).items():
-        final[f'{name}/{key}'] = float(value)
+    for name, split in {'train': (x_train, y_train), **splits}.items():
+      for key, value in evaluate(state, split).items():
+        final[f'{name}/{key}'] = value
     extra['final'] = final
   if monitor.best_epoch is not None:
     best = next((r for r in run_dir.read_metrics()

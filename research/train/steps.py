@@ -16,6 +16,8 @@ from research.train.state import (AUGMENT_STREAM, MODEL_STREAM, TrainState,
 LossFn = Callable[[jax.Array, jax.Array], jax.Array]  # per-example losses
 PenaltyFn = Callable[[Any], jax.Array]  # params -> scalar added to the loss
 AugmentFn = Callable[[jax.Array, Any], Any]  # (key, (x, y)) -> (x, y)
+Optimizer = optax.GradientTransformationExtraArgs
+OptimizerFn = Callable[[dict], Optimizer]  # state.hparams -> optimizer
 
 
 def hard_labels(labels: jax.Array) -> jax.Array:
@@ -23,21 +25,35 @@ def hard_labels(labels: jax.Array) -> jax.Array:
   return labels if labels.ndim == 1 else jnp.argmax(labels, axis=-1)
 
 
-def make_train_step(model: nn.Module, tx: optax.GradientTransformationExtraArgs,
+def make_train_step(model: nn.Module, tx: Optimizer | OptimizerFn,
                     loss_fn: LossFn, penalty: PenaltyFn | None = None,
                     augment: AugmentFn | None = None,
-                    num_classes: int | None = None):
+                    num_classes: int | None = None,
+                    axis_name: str | None = None):
   """Returns `train_step(state, (x, y)) -> (state, metrics)`.
 
   The batch is first augmented on the device (`augment`, then mixup when
   `state.hparams` has a `mixup_alpha`, which needs `num_classes`). The
   optimizer minimizes the mean loss plus `penalty(params)`; the metrics report
   the data loss ('loss') and, with a penalty, the sum ('objective'). Dropout
-  and its relatives read their rates from `state.hparams`.
+  and its relatives read their rates from `state.hparams`; `tx` may be a
+  function of `state.hparams` (see `research.optim.optimizer_for`), so the
+  learning rate and weight decay are data too.
+
+  Under `pmap`, `axis_name` names the device axis: the gradient, the loss seen
+  by a line search and the metrics are averaged over it (BatchNorm averages
+  its statistics itself when the model has the same `bn_axis_name`), and the
+  step key is folded with the device index so devices draw different masks.
   """
+  tx_for = tx if callable(tx) else (lambda _: tx)
+
+  def global_mean(value):
+    return value if axis_name is None else jax.lax.pmean(value, axis_name)
 
   def train_step(state: TrainState, batch):
     key = step_key(state.rng, state.step)
+    if axis_name is not None:
+      key = jax.random.fold_in(key, jax.lax.axis_index(axis_name))
     dropout_key = jax.random.fold_in(key, MODEL_STREAM)
     augment_key = jax.random.fold_in(key, AUGMENT_STREAM)
     if augment is not None:
@@ -58,22 +74,23 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformationExtraArgs,
 
     (objective, (loss, logits, model_updates)), grads = jax.value_and_grad(
         loss_and_updates, has_aux=True)(state.params)
+    grads, objective, loss = global_mean((grads, objective, loss))
 
     # The same batch, dropout masks and BatchNorm mode: a line search that
     # calls value_fn sees the function whose gradient it was given.
     def value_fn(params):
-      return loss_and_updates(params)[0]
+      return global_mean(loss_and_updates(params)[0])
 
-    updates, opt_state = tx.update(grads, state.opt_state, state.params,
-                                   value=objective, grad=grads,
-                                   value_fn=value_fn)
+    updates, opt_state = tx_for(state.hparams).update(
+        grads, state.opt_state, state.params, value=objective, grad=grads,
+        value_fn=value_fn)
     new_state = state.replace(
         step=state.step + 1,
         params=optax.apply_updates(state.params, updates),
         batch_stats=model_updates.get('batch_stats', state.batch_stats),
         opt_state=opt_state,
     )
-    accuracy = jnp.mean(jnp.argmax(logits, -1) == hard_labels(y))
+    accuracy = global_mean(jnp.mean(jnp.argmax(logits, -1) == hard_labels(y)))
     metrics = {'loss': loss, 'accuracy': accuracy}
     if penalty:
       metrics['objective'] = objective

@@ -1,0 +1,139 @@
+"""Checks of research/parallel.py on 8 fake CPU devices, run in a subprocess.
+
+The device count must be set before JAX starts, so tests/test_parallel.py runs
+`python tests/parallel_worker.py CHECK WORKDIR` with a time limit; a check
+prints one JSON line of results and exits 0, or raises.
+"""
+
+import os
+import sys
+
+os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
+                           ' --xla_force_host_platform_device_count=8')
+os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+os.environ.setdefault('WANDB_MODE', 'disabled')
+
+import json  # pylint: disable=g-import-not-at-top
+import pathlib
+
+import jax
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from research import losses, models, optim  # pylint: disable=g-import-not-at-top
+from research.parallel import Parallel
+from research.train import create_train_state, make_train_step, run
+from research.train.hparams import initial_hparams
+from train_helpers import tiny_config
+
+NUM_DEVICES = 8
+
+
+def _max_difference(a, b) -> float:
+  return max(float(np.max(np.abs(np.asarray(x) - np.asarray(y))))
+             for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def _setup(batch_size=64):
+  config = tiny_config('model.batchnorm=before', 'optimizer.name=momentum',
+                       'optimizer.learning_rate=0.05')
+  model = models.build_model(config.model, 10)
+  tx = optim.build_optimizer(config)
+  x = jax.random.normal(jax.random.PRNGKey(1), (batch_size, 40))
+  y = jax.random.randint(jax.random.PRNGKey(2), (batch_size,), 0, 10)
+  state = create_train_state(0, model, tx, x[:1], hparams=initial_hparams(config))
+  optimizer_for = optim.optimizer_for(config, steps_per_epoch=1)
+  return model, optimizer_for, state, (x, y)
+
+
+def check_steps(num_steps: int = 5) -> dict:
+  """pmap and sharded jit vs one device on the concatenated batch."""
+  model, optimizer_for, state, (x, y) = _setup()
+  loss = losses.get('cross_entropy')
+  results = {}
+  single = Parallel('jit')
+  step = single.compile(make_train_step(model, optimizer_for, loss),
+                        donate_state=False)
+  reference = state
+  for _ in range(num_steps):
+    reference, _ = step(reference, (x, y))
+    jax.block_until_ready(reference)
+
+  for mode in ('sharded', 'pmap'):
+    parallel = Parallel(mode)
+    assert parallel.num_devices == NUM_DEVICES, parallel.devices
+    train_step = make_train_step(model.clone(bn_axis_name=parallel.axis_name),
+                                 optimizer_for, loss, axis_name=parallel.axis_name)
+    compiled = parallel.compile(parallel.wrap_step(train_step), donate_state=False)
+    placed = parallel.put_state(state)
+    if mode == 'pmap':  # each device its contiguous slice of the batch
+      batch = jax.tree.map(
+          lambda a: a.reshape((NUM_DEVICES, -1) + a.shape[1:]), (x, y))
+    else:
+      batch = (x, y)
+    for _ in range(num_steps):
+      placed, metrics = compiled(placed, batch)
+      jax.block_until_ready(placed)  # wait on each step (NOTES-jax-cpu.md)
+    got = parallel.host_state(placed)
+    results[mode] = {
+        'params': _max_difference(got.params, reference.params),
+        'batch_stats': _max_difference(got.batch_stats, reference.batch_stats),
+        'opt_state': _max_difference(got.opt_state, reference.opt_state),
+        'step': int(got.step),
+        'params_moved': _max_difference(got.params, state.params),
+        'loss_equal_on_devices': bool(np.all(
+            np.asarray(metrics['loss']) == np.asarray(metrics['loss']).ravel()[0])),
+    }
+  return results
+
+
+def check_loop(workdir: str) -> dict:
+  """Whole runs: pmap and sharded against jit; a pmap run interrupted after
+  epoch 2 and resumed with parallel.mode=sharded ends where jit ends."""
+  workdir = pathlib.Path(workdir)
+  base = ('model.batchnorm=before', 'train.batch_size=64', 'train.num_epochs=3')
+
+  def final_params(path):
+    from research.train.restore import load_trained  # pylint: disable=g-import-not-at-top
+    return load_trained(path, 'latest').state.params
+
+  summaries = {}
+  for mode in ('jit', 'pmap', 'sharded'):
+    summaries[mode] = run(tiny_config(*base, f'parallel.mode={mode}'),
+                          workdir=workdir / mode)
+
+  class Stop(Exception):
+    pass
+
+  def stop_after_two(epoch, state):
+    del state
+    if epoch == 2:
+      raise Stop()
+
+  try:
+    run(tiny_config(*base, 'parallel.mode=pmap'), workdir=workdir / 'resumed',
+        epoch_end_hook=stop_after_two)
+  except Stop:
+    pass
+  resumed = run(tiny_config(*base, 'parallel.mode=sharded'),
+                workdir=workdir / 'resumed')
+  reference = final_params(workdir / 'jit')
+  return {
+      'params': {mode: _max_difference(final_params(workdir / mode), reference)
+                 for mode in ('pmap', 'sharded', 'resumed')},
+      'test_accuracy': {mode: s['final']['test/accuracy']
+                        for mode, s in {**summaries, 'resumed': resumed}.items()},
+      'devices': {mode: s['parallel']['devices'] for mode, s in summaries.items()},
+      'resumed_from_epoch': resumed['resumed_from_epoch'],
+  }
+
+
+if __name__ == '__main__':
+  check = sys.argv[1]
+  if check == 'steps':
+    out = check_steps()
+  elif check == 'loop':
+    out = check_loop(sys.argv[2])
+  else:
+    raise SystemExit(f'unknown check {check!r}')
+  print(json.dumps(out))

@@ -1,0 +1,103 @@
+"""research/parallel.py: pmap and sharded jit against one device, on 8 fake
+CPU devices (in a subprocess: the device count is fixed when JAX starts), and
+the checks that need no devices."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from research import config as config_lib
+from research.errors import ConfigError
+from research.parallel import Parallel
+from research.train import run
+from train_helpers import tiny_config
+
+WORKER = pathlib.Path(__file__).with_name('parallel_worker.py')
+TOLERANCE = 1e-5
+
+
+def _worker(*args: str, timeout: int) -> dict:
+  """Runs a check of parallel_worker.py; fails (never hangs) past `timeout`."""
+  env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
+  try:
+    done = subprocess.run([sys.executable, str(WORKER), *args], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+  except subprocess.TimeoutExpired as e:
+    pytest.fail(f'{args[0]} check did not finish in {timeout} s:\n'
+                f'{(e.stderr or b"")[-3000:]}')
+  assert done.returncode == 0, done.stderr[-5000:]
+  return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_pmap_and_sharded_steps_equal_one_device_on_the_whole_batch():
+  results = _worker('steps', timeout=180)
+  for mode in ('sharded', 'pmap'):
+    r = results[mode]
+    assert r['step'] == 5
+    assert r['params_moved'] > 1e-2  # the steps did something
+    assert r['params'] < TOLERANCE, (mode, r)
+    assert r['batch_stats'] < TOLERANCE, (mode, r)
+    assert r['opt_state'] < TOLERANCE, (mode, r)
+    assert r['loss_equal_on_devices']
+
+
+@pytest.mark.slow
+def test_runs_in_every_mode_agree_and_resume_across_modes(tmp_path):
+  results = _worker('loop', str(tmp_path), timeout=300)
+  assert results['devices'] == {'jit': 1, 'pmap': 8, 'sharded': 8}
+  # 3 epochs of 62 steps: rounding differences stay at float32 noise.
+  for mode, difference in results['params'].items():
+    assert difference < 1e-4, (mode, difference)
+  accuracies = set(results['test_accuracy'].values())
+  assert len(accuracies) == 1, results['test_accuracy']
+  assert results['resumed_from_epoch'] == 1
+
+
+def test_batch_must_split_evenly_over_devices():
+  fake = Parallel('pmap', devices=tuple(range(8)))
+  fake.check_batch_size(64)
+  with pytest.raises(ConfigError, match=r'train.batch_size: 100 .* 8 devices'):
+    fake.check_batch_size(100)
+  Parallel('jit').check_batch_size(100)
+  assert fake.local_batch_size(64) == 8
+  assert Parallel('sharded', devices=tuple(range(8))).local_batch_size(64) == 64
+
+
+def test_config_checks():
+  with pytest.raises(ConfigError, match=r"parallel.mode: 'tpu' is not one of"):
+    config_lib.validate(tiny_config('parallel.mode=tpu'))
+  with pytest.raises(ConfigError, match=r"parallel.mode: 'pmap' .* train.batching='epoch'"):
+    config_lib.validate(tiny_config('parallel.mode=pmap', 'train.batching=full'))
+  with pytest.raises(ConfigError, match='parallel.process_id: 2 must be below'):
+    config_lib.validate(tiny_config('parallel.coordinator_address=localhost:1234',
+                                    'parallel.num_processes=2', 'parallel.process_id=2'))
+  with pytest.raises(ConfigError, match='parallel.coordinator_address'):
+    config_lib.validate(tiny_config('parallel.num_processes=2'))
+
+
+def test_more_devices_than_visible_is_a_config_error(tmp_path):
+  with pytest.raises(ConfigError, match='parallel.num_devices: 64 devices asked for'):
+    run(tiny_config('parallel.mode=pmap', 'parallel.num_devices=64'), workdir=tmp_path)
+
+
+def test_a_single_run_cannot_be_vmapped(tmp_path):
+  with pytest.raises(ConfigError, match='--launcher population'):
+    run(tiny_config('parallel.mode=vmap'), workdir=tmp_path)
+
+
+def test_parallel_mode_is_not_part_of_the_run_identity():
+  a, b = tiny_config(), tiny_config('parallel.mode=pmap', 'parallel.num_devices=2')
+  assert config_lib.config_hash(a) == config_lib.config_hash(b)
+
+
+def test_sharded_on_one_device_is_the_jit_run(tmp_path):
+  jit = run(tiny_config('train.num_epochs=1'), workdir=tmp_path / 'jit')
+  sharded = run(tiny_config('train.num_epochs=1', 'parallel.mode=sharded'),
+                workdir=tmp_path / 'sharded')
+  assert sharded['parallel'] == {'mode': 'sharded', 'devices': 1}
+  assert sharded['final'] == pytest.approx(jit['final'], rel=1e-5)
