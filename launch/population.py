@@ -1,0 +1,80 @@
+"""Runs trials as vmapped populations (research/train/population.py).
+
+Trials whose configs differ only in array hyperparameters (the seed, the
+learning rate, weight decay, dropout rates, mixup alpha) and are zero in the
+same places form a group; each group trains as one compiled program in this
+process. Every member still gets its own run directory and trial record, the
+same ones the local launcher would write (the parallel mode is not part of a
+run's identity), so the two launchers skip each other's finished trials.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Sequence
+
+from research import config as config_lib
+from launch import trials as trials_lib
+from launch.trials import Trial
+
+
+def plan(configs: Sequence, max_size: int | None = None) -> list[list[int]]:
+  """Indices of `configs` grouped into populations, in order of first
+  appearance; a group larger than `max_size` is split into chunks."""
+  from research.train.population import group_key  # pylint: disable=g-import-not-at-top  (JAX)
+  groups: dict[str, list[int]] = {}
+  for i, config in enumerate(configs):
+    groups.setdefault(group_key(config), []).append(i)
+  size = max_size or max((len(g) for g in groups.values()), default=1)
+  return [g[start:start + size] for g in groups.values()
+          for start in range(0, len(g), size)]
+
+
+def launch(trials: Sequence[Trial], *, output_dir: str,
+           extra: Sequence[str] = (), max_size: int | None = None,
+           log: Callable[[str], None] | None = None, **unused) -> list[dict]:
+  """Trains the unfinished `trials` in populations; returns their records in
+  order (finished ones marked 'skipped'). `max_size` bounds a population
+  (memory); `extra` overrides go after each trial's own."""
+  del unused  # options of other launchers (workers, ...)
+  from research.train.population import train_population  # pylint: disable=g-import-not-at-top
+  log = log or (lambda line: None)
+  output_dir, extra = str(output_dir), tuple(extra)
+  records: list[dict | None] = [None] * len(trials)
+  pending, configs = [], []
+  for i, trial in enumerate(trials):
+    records[i] = trials_lib.finished_record(trial, output_dir, extra)
+    if records[i] is not None:
+      log(f'skipped (already {records[i]["status"]}): {trial.label}')
+      continue
+    try:
+      config = config_lib.merge(trial.config(output_dir, extra),
+                                {'parallel.mode': 'vmap'})
+      config_lib.validate(config)
+    except Exception:  # pylint: disable=broad-except
+      records[i] = trials_lib.failed_record(trial, output_dir, extra,
+                                            error=traceback.format_exc())
+      continue
+    pending.append(i)
+    configs.append(config)
+
+  for group in plan(configs, max_size):
+    members = [pending[j] for j in group]
+    member_configs = [configs[j] for j in group]
+    run_dirs = [trials_lib.run_dir_of(c) for c in member_configs]
+    log(f'population of {len(members)}: '
+        + '; '.join(trials[i].label for i in members))
+    try:
+      summaries = train_population(member_configs, run_dirs=run_dirs)
+    except Exception:  # pylint: disable=broad-except
+      error = traceback.format_exc()
+      for i, config, run_dir in zip(members, member_configs, run_dirs):
+        records[i] = trials_lib.record_trial(trials[i], config, run_dir,
+                                             'failed', error=error)
+      log(f'population failed: {error.splitlines()[-1]}')
+      continue
+    for i, config, run_dir, summary in zip(members, member_configs, run_dirs,
+                                           summaries):
+      records[i] = trials_lib.record_trial(trials[i], config, run_dir,
+                                           summary['status'], summary=summary)
+  return records

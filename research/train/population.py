@@ -1,0 +1,365 @@
+"""A population: runs that differ only in traced hyperparameters (seed,
+learning rate, weight decay, dropout rates, mixup alpha) trained as one
+`vmap`-ed program.
+
+Every member keeps its own run directory (config, metrics, summary, latest and
+best checkpoints) as if it had been run alone, so tables, `load_trained` and a
+later `research run` of the same config (which finds it finished) cannot tell
+the difference. Members stop independently: one that early-stops or diverges
+is frozen (its state no longer changes; the population's program still
+computes it) and keeps its last good state. The population checkpoints its
+stacked state in its own directory, so an interrupted population resumes;
+member summaries are written when the population ends.
+"""
+
+import dataclasses
+import hashlib
+import pathlib
+import time
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from research import config as config_lib
+from research import losses, models
+from research.data import load_dataset
+from research.errors import ConfigError
+from research.optim import build_optimizer, optimizer_for
+from research.parallel import Parallel, member, stack
+from research.penalties import penalty_fn
+from research.tracking import ProgressBar, RunDir, environment_info
+from research.train.checkpointing import Checkpointer
+from research.train.early_stopping import Monitor
+from research.train.epoch import make_evaluate, make_train_epoch, steps_per_epoch
+from research.train.hparams import TRACED, initial_hparams
+from research.train.interrupt import stop_on_signals
+from research.train.loop import build_augment, check_against_data
+from research.train.state import create_train_state
+from research.train.steps import make_eval_step, make_train_step
+
+# Config keys whose values may differ inside a population.
+ARRAY_KEYS = ('seed',) + tuple(TRACED.values())
+
+
+def group_key(config: ml_collections.ConfigDict) -> str:
+  """Configs with equal keys can train as one population: equal once the array
+  hyperparameters are blanked, and zero in the same places (a zero strength is
+  static: no noise drawn, no decay term)."""
+  blanked = config.to_dict()
+  blanked['seed'] = None
+  for key in TRACED.values():
+    section, name = key.split('.')
+    blanked[section][name] = 'array' if blanked[section][name] else 0
+  return config_lib.config_hash(blanked)
+
+
+def _differing_keys(a: ml_collections.ConfigDict,
+                    b: ml_collections.ConfigDict) -> list[str]:
+  flat_a, flat_b = _flatten(a.to_dict()), _flatten(b.to_dict())
+  return sorted(k for k in flat_a if flat_a[k] != flat_b.get(k)
+                and k.split('.')[0] not in ('tracking', 'parallel'))
+
+
+def _flatten(d: dict, prefix: str = '') -> dict:
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(_flatten(v, f'{prefix}{k}.'))
+    else:
+      out[f'{prefix}{k}'] = v
+  return out
+
+
+def default_population_dir(configs: Sequence[ml_collections.ConfigDict],
+                           run_dirs: Sequence[pathlib.Path]) -> pathlib.Path:
+  """<output_dir>/<experiment>/population-<hash of its members' directories>."""
+  names = '\n'.join(sorted(str(pathlib.Path(d).absolute()) for d in run_dirs))
+  digest = hashlib.sha256(names.encode()).hexdigest()[:10]
+  c = configs[0]
+  return (pathlib.Path(c.tracking.output_dir) / (c.experiment or 'run') /
+          f'population-{digest}')
+
+
+@dataclasses.dataclass
+class _Member:
+  config: ml_collections.ConfigDict
+  run_dir: RunDir
+  monitor: Monitor
+  status: str = 'running'  # running | done | early_stopped | diverged
+  epochs: int = 0
+  error: str | None = None
+
+  def to_dict(self) -> dict:
+    return {'monitor': self.monitor.to_dict(), 'status': self.status,
+            'epochs': self.epochs, 'error': self.error}
+
+
+def _select(keep, new, old):
+  """Per member: `new` where keep, else `old` (keep has the member axis)."""
+  def pick(n, o):
+    mask = keep.reshape(keep.shape + (1,) * (n.ndim - 1))
+    return jnp.where(mask, n, o)
+  return jax.tree.map(pick, new, old)
+
+
+def train_population(configs: Sequence[ml_collections.ConfigDict], *,
+                     run_dirs: Sequence[str | pathlib.Path] | None = None,
+                     population_dir: str | pathlib.Path | None = None,
+                     make_logger=None, epoch_end_hook=None) -> list[dict]:
+  """Trains `configs` as one vmapped program; returns each member's summary.
+
+  Args:
+    configs: validated-to-be configs that differ only in ARRAY_KEYS.
+    run_dirs: each member's run directory (default: its `default_run_dir`).
+    population_dir: where the stacked state is checkpointed (default: see
+      `default_population_dir`).
+    make_logger: (config, RunDir) -> Logger for each member (default: the
+      runner's W&B logger).
+    epoch_end_hook: called as hook(epoch, stacked state) after each epoch is
+      logged, before its checkpoint (as in `research.train.train`).
+  """
+  from research.train import runner  # pylint: disable=g-import-not-at-top
+  started = time.perf_counter()
+  if not configs:
+    return []
+  for c in configs:
+    config_lib.validate(c)
+  first = configs[0]
+  for c in configs[1:]:
+    if group_key(c) != group_key(first):
+      raise ConfigError(
+          'a population trains configs that differ only in '
+          f'{", ".join(ARRAY_KEYS)} (and are zero in the same places); these '
+          f'also differ in {_differing_keys(first, c)}')
+  run_dirs = [pathlib.Path(d) for d in
+              (run_dirs or [runner.default_run_dir(c) for c in configs])]
+  population_dir = pathlib.Path(
+      population_dir or default_population_dir(configs, run_dirs))
+  make_logger = make_logger or runner.make_logger
+  cfg = first.train
+
+  dataset = load_dataset(first.data)
+  check_against_data(first, dataset)
+  parallel = Parallel('vmap')
+  model = models.build_model(first.model, dataset.num_classes)
+  loss_fn = losses.get(first.loss.name)
+  batches = steps_per_epoch(len(dataset.x_train), cfg.batch_size, cfg.batching)
+  examples_per_step = (len(dataset.x_train) if cfg.batching == 'full'
+                       else cfg.batch_size)
+  tx = build_optimizer(first, steps_per_epoch=batches)
+  x_train, y_train = parallel.put_data((dataset.x_train, dataset.y_train))
+  splits = {'test': parallel.put_data((dataset.x_test, dataset.y_test))}
+  if len(dataset.x_dev):
+    splits['dev'] = parallel.put_data((dataset.x_dev, dataset.y_dev))
+
+  state = stack([create_train_state(c.seed, model, tx, dataset.x_train[:1],
+                                    hparams=initial_hparams(c))
+                 for c in configs])
+  train_step = make_train_step(
+      model, optimizer_for(first, steps_per_epoch=batches), loss_fn,
+      penalty=penalty_fn(first.regularization),
+      augment=build_augment(first, dataset), num_classes=dataset.num_classes)
+  train_epoch = make_train_epoch(
+      train_step, num_examples=len(dataset.x_train), batch_size=cfg.batch_size,
+      shuffle=cfg.shuffle, batching=cfg.batching)
+
+  def member_epoch(state_and_active, x, y):
+    """One member's epoch; a frozen member (or one whose epoch diverged)
+    keeps the state it started with."""
+    state, active = state_and_active
+    new, metrics = train_epoch(state, x, y)
+    ok = (active & jnp.all(jnp.isfinite(metrics['loss']))
+          & metrics['params_finite'])
+    new = jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, state)
+    return (new, active), metrics
+
+  population_epoch = parallel.compile(member_epoch)
+  eval_step = make_eval_step(model, loss_fn,
+                             bn_batch_statistics=cfg.bn_eval == 'batch')
+  evaluate = parallel.compile_eval(
+      make_evaluate(eval_step, batch_size=cfg.eval_batch_size))
+  select = jax.jit(_select)
+
+  members = [_Member(c, RunDir(d), Monitor(mode=cfg.monitor_mode,
+                                           patience=cfg.patience,
+                                           min_delta=cfg.min_delta))
+             for c, d in zip(configs, run_dirs)]
+  for m in members:
+    m.run_dir.write_config(m.config.to_dict())
+  checkpointer = Checkpointer(population_dir / 'checkpoints',
+                              keep=cfg.keep_checkpoints)
+  best_state = state
+  epoch, elapsed_before = 0, 0.0
+  restored = checkpointer.restore_latest((state, best_state))
+  if restored is not None:
+    (state, best_state), meta = restored
+    epoch, elapsed_before = meta['epoch'], meta['elapsed_s']
+    for m, saved in zip(members, meta['members']):
+      m.monitor = Monitor.from_dict(saved['monitor'])
+      m.status, m.epochs, m.error = saved['status'], saved['epochs'], saved['error']
+  start_epoch = epoch
+  steps = np.asarray(state.step)
+  for m, s in zip(members, steps):
+    m.run_dir.truncate_metrics(int(s))
+  start_steps = steps.copy()
+  # Separate buffers: the state is donated to each epoch, the best is kept.
+  state = parallel.put_state(state)
+  best_state = jax.tree.map(jnp.copy, parallel.put_state(best_state))
+  loggers = [make_logger(m.config, m.run_dir) for m in members]
+
+  def active_mask():
+    return np.asarray([m.status == 'running' for m in members])
+
+  compile_started = time.perf_counter()
+  population_epoch = population_epoch.lower(
+      (state, active_mask()), x_train, y_train).compile()
+  compile_s = time.perf_counter() - compile_started
+  setup_s = compile_started - started
+
+  def meta() -> dict:
+    return {'epoch': epoch, 'members': [m.to_dict() for m in members],
+            'elapsed_s': elapsed_before + time.perf_counter() - started}
+
+  progress = ProgressBar(cfg.num_epochs * batches, initial_step=epoch * batches,
+                         enabled=first.tracking.progress,
+                         desc=f'{first.experiment or "train"} x{len(configs)}')
+  interrupted = False
+  with stop_on_signals() as stop_request:
+    try:
+      while epoch < cfg.num_epochs and active_mask().any():
+        active = active_mask()
+        first_step = np.asarray(state.step)
+        (state, _), step_metrics = population_epoch((state, active),
+                                                    x_train, y_train)
+        losses_seen = np.asarray(step_metrics['loss'])  # waits for the epoch
+        params_finite = np.asarray(step_metrics['params_finite'])
+        epoch += 1
+        evaluated = {}
+        if epoch % cfg.eval_every_epochs == 0 or epoch == cfg.num_epochs:
+          for name, (x, y) in splits.items():
+            for key, value in evaluate(state, x, y).items():
+              evaluated[f'{name}/{key}'] = np.asarray(value)
+        improved = np.zeros(len(members), bool)
+        for i, m in enumerate(members):
+          if not active[i]:
+            continue
+          bad = np.flatnonzero(~np.isfinite(losses_seen[i]))
+          if bad.size or not params_finite[i]:
+            step = int(first_step[i]) + (int(bad[0]) if bad.size
+                                        else losses_seen.shape[1] - 1)
+            m.status = 'diverged'
+            m.error = (f'Run diverged: the training loss or parameters are not '
+                       f'finite at step {step} (epoch {epoch}). This member '
+                       f'stopped; its state is the one after step '
+                       f'{int(first_step[i])}.')
+            continue
+          m.epochs = epoch
+          record = {'epoch': epoch, 'step': int(first_step[i]) + batches}
+          for key in ('loss', 'accuracy', 'objective'):
+            if key in step_metrics:
+              record[f'train/{key}'] = float(np.mean(
+                  np.asarray(step_metrics[key][i], np.float64)))
+          for key, values in evaluated.items():
+            record[key] = float(values[i])
+          record['time_s'] = elapsed_before + time.perf_counter() - started
+          if cfg.monitor in record:
+            improved[i] = m.monitor.update(record[cfg.monitor], epoch,
+                                           record['step'])
+          m.run_dir.append_metrics(record)
+          loggers[i].log_metrics(record, step=record['step'])
+          if m.monitor.should_stop:
+            m.status = 'early_stopped'
+        if improved.any():
+          best_state = select(improved, state, best_state)
+        progress.update(epoch * batches, epoch, cfg.num_epochs, {})
+        if epoch_end_hook is not None:
+          epoch_end_hook(epoch, state)
+        if (epoch % cfg.checkpoint_every_epochs == 0 or stop_request.requested
+            or epoch == cfg.num_epochs or not active_mask().any()):
+          checkpointer.save_latest(epoch, (state, best_state), meta())
+        if stop_request.requested:
+          interrupted = True
+          break
+    except BaseException:
+      for logger in loggers:
+        logger.finish()
+      raise
+    finally:
+      progress.close()
+      checkpointer.close()
+
+  for m in members:
+    if m.status == 'running':
+      m.status = 'interrupted' if interrupted else 'done'
+  final = {}
+  if not interrupted:
+    for name, (x, y) in {'train': (x_train, y_train), **splits}.items():
+      for key, value in evaluate(state, x, y).items():
+        final[f'{name}/{key}'] = np.asarray(value)
+
+  host_state, host_best = jax.device_get((state, best_state))
+  wall_s = time.perf_counter() - started
+  train_s = max(wall_s - compile_s - setup_s, 1e-9)
+  summaries = []
+  for i, m in enumerate(members):
+    summary = _member_summary(
+        m, i, member(host_state, i), member(host_best, i), final,
+        loggers[i], checkpoint_keep=cfg.keep_checkpoints,
+        elapsed_s=elapsed_before + wall_s)
+    trained = int(np.asarray(host_state.step)[i] - start_steps[i])
+    summary.update({
+        'steps_per_epoch': batches,
+        'resumed_from_epoch': start_epoch or None,
+        'compile_time_s': compile_s,
+        # Of the whole population: its members trained at the same time.
+        'steps_per_second': trained / train_s if trained else None,
+        'examples_per_second': (trained * examples_per_step / train_s
+                                if trained else None),
+        'population': {'size': len(members), 'dir': str(population_dir),
+                       'member': i},
+        'parallel': {'mode': 'vmap', 'devices': 1},
+        'data': {'source': dataset.source, 'train': len(dataset.x_train),
+                 'dev': len(dataset.x_dev), 'test': len(dataset.x_test)},
+        'environment': environment_info(),
+    })
+    m.run_dir.write_summary(summary)
+    loggers[i].log_summary(summary)
+    loggers[i].finish()
+    summaries.append(summary)
+  return summaries
+
+
+def _member_summary(m: _Member, index: int, state, best_state, final: dict,
+                    logger, *, checkpoint_keep: int, elapsed_s: float) -> dict:
+  """Writes the member's checkpoints; returns its summary without the
+  population-wide fields."""
+  del logger
+  c = m.config
+  meta = {'epoch': m.epochs, 'monitor': m.monitor.to_dict(),
+          'elapsed_s': elapsed_s}
+  checkpointer = Checkpointer(m.run_dir.checkpoint_dir, keep=checkpoint_keep)
+  try:
+    checkpointer.save_latest(int(state.step), state, meta)
+    if m.monitor.best_epoch is not None:
+      checkpointer.save_best(int(m.monitor.best_step), best_state, meta)
+  finally:
+    checkpointer.close()
+  summary = {
+      'status': m.status, 'experiment': c.experiment, 'seed': c.seed,
+      'run_dir': str(m.run_dir.path), 'epochs': m.epochs,
+      'steps': int(state.step),
+      'num_params': int(sum(np.size(p) for p in jax.tree.leaves(state.params))),
+      'wall_time_s': elapsed_s,
+  }
+  if m.error:
+    summary['error'] = m.error
+  if final and m.status in ('done', 'early_stopped'):
+    summary['final'] = {k: float(v[index]) for k, v in final.items()}
+  if m.monitor.best_epoch is not None:
+    best = next((r for r in m.run_dir.read_metrics()
+                 if r['epoch'] == m.monitor.best_epoch), {})
+    summary['best'] = {'monitor': c.train.monitor, **best}
+  return summary
