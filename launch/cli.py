@@ -1,20 +1,24 @@
-"""The `research` command: list experiments and run one.
+"""The `research` command: list experiments, run one, sweep one.
 
   research list
   research run EXPERIMENT [--set key=value ...] [--workdir DIR] [--restart]
+  research sweep EXPERIMENT [--launcher local|population|slurm|wandb]
+      [--seeds N] [--search grid|random|halton] [--trials N] [--set k=v ...]
 """
 
 import argparse
+import collections
 import json
+import pathlib
 import sys
 
+from launch import trials as trials_lib
+from launch.trials import LaunchError
 from research.errors import ConfigError, DataNotFoundError, DivergedError
 
 
 def _experiments():
-  import experiments  # pylint: disable=g-import-not-at-top,unused-import  (registers them)
-  from research import registry  # pylint: disable=g-import-not-at-top
-  return registry
+  return trials_lib.load_registry()
 
 
 def cmd_list(args) -> int:
@@ -68,6 +72,169 @@ def cmd_run(args) -> int:
   return 0
 
 
+LAUNCHERS = ('local', 'population', 'slurm', 'wandb')
+SEARCHES = ('grid', 'random', 'halton')
+WANDB_SEARCHES = ('grid', 'random', 'bayes')  # W&B has no quasi-random search
+# Outcomes of a trial that are results; anything else makes the exit code 1.
+RESULTS = ('done', 'early_stopped', 'diverged')
+
+
+def _log(line: str) -> None:
+  print(line, file=sys.stderr, flush=True)
+
+
+def _launch_trials(args, trials) -> list[dict]:
+  """Runs `trials` with the launcher named in `args`; returns the records."""
+  if args.launcher == 'local':
+    from launch import local  # pylint: disable=g-import-not-at-top
+    return local.launch(trials, output_dir=args.output_dir,
+                        workers=args.workers, log=_log)
+  if args.launcher == 'slurm':
+    from launch import slurm  # pylint: disable=g-import-not-at-top
+    return slurm.launch(
+        trials, output_dir=args.output_dir, partition=args.partition,
+        time_min=args.time_min, gpus_per_node=args.gpus_per_node,
+        cpus_per_task=args.cpus_per_task, mem_gb=args.mem_gb,
+        array_parallelism=args.array_parallelism, log=_log)
+  try:
+    from launch import population  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise LaunchError(f'the population launcher is not available ({e})') from e
+  return population.launch(trials, output_dir=args.output_dir, log=_log)
+
+
+def _label(record: dict, common) -> str:
+  """The trial's label without the overrides that every trial shares."""
+  own = [o for o in record.get('overrides', ()) if o not in common]
+  return ' '.join([*own, f"seed={record.get('seed')}"])
+
+
+def _print_records(records: list[dict], common) -> None:
+  labels = [_label(r, common) for r in records]
+  statuses = [r['status'] + (' (skipped)' if r.get('skipped') else '')
+              for r in records]
+  width, status_width = max(map(len, labels)), max(map(len, statuses))
+  for label, status, r in zip(labels, statuses, records):
+    wall = r.get('wall_time_s')
+    wall = f'{wall:.1f} s' if wall is not None else 'n/a'
+    print(f"{label:<{width}}  {status:<{status_width}}  test accuracy "
+          f"{_format_accuracy(r.get('final') or {}, 'test'):>7}  {wall:>8}")
+
+  by_point = collections.defaultdict(list)
+  for r in records:
+    value = (r.get('final') or {}).get('test/accuracy')
+    if r['status'] in ('done', 'early_stopped') and value is not None:
+      by_point[' '.join(o for o in r['overrides'] if o not in common)].append(value)
+  if any(len(v) > 1 for v in by_point.values()):
+    from experiments import grid  # pylint: disable=g-import-not-at-top
+    print('test accuracy (%) over seeds:')
+    points = {p or '(base config)': v for p, v in by_point.items()}
+    point_width = max(map(len, points))
+    for point, values in points.items():
+      print(f'  {point:<{point_width}}  {grid.mean_std(values)}  '
+            f'({len(values)} runs)')
+
+  counts = collections.Counter(r['status'] for r in records)
+  skipped = sum(bool(r.get('skipped')) for r in records)
+  print(f'{len(records)} trial(s): '
+        + ', '.join(f'{n} {status}' for status, n in sorted(counts.items()))
+        + (f' ({skipped} already finished)' if skipped else ''))
+  for label, r in zip(labels, records):
+    if r['status'] not in RESULTS:
+      last = (r.get('error') or '').strip().splitlines()[-1:] or [
+          'run the same command again to resume it']
+      print(f'  {r["status"]}: {label}: {last[0]}')
+  dirs = sorted({str(pathlib.Path(r['run_dir']).parent)
+                 for r in records if r.get('run_dir')})
+  for d in dirs:
+    print(f'records: {d}/*/{trials_lib.RECORD}')
+
+
+def cmd_sweep(args) -> int:
+  from launch import sweep  # pylint: disable=g-import-not-at-top
+
+  searches = WANDB_SEARCHES if args.launcher == 'wandb' else SEARCHES
+  if args.launcher not in LAUNCHERS:
+    print(f'error: unknown launcher {args.launcher!r}; known launchers: '
+          f'{", ".join(LAUNCHERS)}', file=sys.stderr)
+    return 2
+  if args.search not in searches:
+    print(f'error: unknown search {args.search!r} for the {args.launcher} '
+          f'launcher; known searches: {", ".join(searches)}', file=sys.stderr)
+    return 2
+  if (args.trials is None) != (args.search == 'grid'):
+    print('error: ' + ('a grid search runs every grid point; --trials is for '
+                       'random, halton and bayes search' if args.trials else
+                       f'a {args.search} search needs --trials N'),
+          file=sys.stderr)
+    return 2
+  if args.seeds < 1:
+    print(f'error: --seeds {args.seeds} must be >= 1', file=sys.stderr)
+    return 2
+  seeds = tuple(range(args.seeds))
+  axes = _experiments().get(args.experiment).axes
+
+  if args.launcher == 'wandb':
+    from launch import wandb_sweep  # pylint: disable=g-import-not-at-top
+    records = wandb_sweep.launch(
+        args.experiment, output_dir=args.output_dir, search=args.search,
+        num_trials=args.trials, seeds=seeds, overrides=args.set,
+        project=args.project, entity=args.entity, sweep_id=args.sweep_id,
+        log=_log)
+  else:
+    trials = sweep.expand(args.experiment, search=args.search,
+                          num_trials=args.trials, seeds=seeds,
+                          overrides=args.set)
+    over = ', '.join(axes) or 'no axes (seeds only)'
+    print(f'sweep {args.experiment}: {len(trials)} trial(s), {args.search} '
+          f'search over {over}, seeds {seeds[0]}-{seeds[-1]}, '
+          f'launcher {args.launcher}', flush=True)
+    if args.set:
+      print(f'common overrides: {" ".join(args.set)}')
+    records = _launch_trials(args, trials)
+  if not records:
+    print('no trial ran')
+    return 1
+  _print_records(records, set(args.set))
+  return 0 if all(r['status'] in RESULTS for r in records) else 1
+
+
+def _add_sweep_parser(sub) -> None:
+  p = sub.add_parser(
+      'sweep', help="run an experiment over its sweep axes and seeds",
+      description='Runs the points of the experiment\'s search axes times '
+      'seeds; each trial is a run directory with a trial.json record. '
+      'Running it again skips finished trials and resumes interrupted ones.')
+  p.add_argument('experiment')
+  p.add_argument('--launcher', default='local',
+                 help=f'where trials run: {", ".join(LAUNCHERS)} (default local)')
+  p.add_argument('--search', default='grid',
+                 help='grid, random or halton (W&B: grid, random or bayes)')
+  p.add_argument('--trials', type=int, default=None, metavar='N',
+                 help='number of points of a random / halton / bayes search')
+  p.add_argument('--seeds', type=int, default=1, metavar='N',
+                 help='run each point with seeds 0..N-1 (default 1)')
+  p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
+                 help='override a config value in every trial')
+  p.add_argument('--output-dir', default='runs',
+                 help='runs go to OUTPUT_DIR/EXPERIMENT/seed<k>-<config hash>')
+  p.add_argument('--workers', type=int, default=None,
+                 help='local: trials at a time (default min(2, CPUs))')
+  slurm = p.add_argument_group('SLURM (--launcher slurm)')
+  slurm.add_argument('--partition', default=None)
+  slurm.add_argument('--time-min', type=int, default=60)
+  slurm.add_argument('--gpus-per-node', type=int, default=None)
+  slurm.add_argument('--cpus-per-task', type=int, default=None)
+  slurm.add_argument('--mem-gb', type=float, default=None)
+  slurm.add_argument('--array-parallelism', type=int, default=None,
+                     help='array tasks running at once')
+  wandb = p.add_argument_group('W&B (--launcher wandb)')
+  wandb.add_argument('--project', default='research')
+  wandb.add_argument('--entity', default=None)
+  wandb.add_argument('--sweep-id', default=None,
+                     help='join this sweep instead of creating one')
+
+
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       prog='research', description='Train fully-connected networks and '
@@ -83,13 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
   run.add_argument('--restart', action='store_true',
                    help='discard checkpoints and results in the run directory and start over')
   run.add_argument('--json', action='store_true', help='print the summary as JSON')
+  _add_sweep_parser(sub)
   return parser
 
 
 def main(argv=None) -> int:
   args = build_parser().parse_args(argv)
   try:
-    return {'list': cmd_list, 'run': cmd_run}[args.command](args)
+    return {'list': cmd_list, 'run': cmd_run,
+            'sweep': cmd_sweep}[args.command](args)
   except ConfigError as e:
     print(f'error: bad config: {e}', file=sys.stderr)
     return 2
@@ -99,6 +268,9 @@ def main(argv=None) -> int:
   except DivergedError as e:
     print(f'error: {e}', file=sys.stderr)
     return 1
+  except LaunchError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
 
 
 if __name__ == '__main__':

@@ -53,6 +53,16 @@ class Parallel:
     """`parallel.mode` over the first `parallel.num_devices` devices (0 = all)."""
     mode, wanted = config.parallel.mode, config.parallel.num_devices
     devices = jax.devices()
+    if jax.process_count() > 1:
+      # Only a global mesh spans processes; one process's devices cannot be
+      # fed by the others.
+      if mode != 'sharded':
+        raise ConfigError(
+            f'parallel.mode: {mode!r} uses one process\'s devices; a run of '
+            f"{jax.process_count()} processes needs 'sharded'")
+      if wanted and wanted != len(devices):
+        raise ConfigError('parallel.num_devices: a multi-process run uses '
+                          "every process's devices; leave it 0")
     if mode in ('jit', 'vmap'):
       return cls(mode, tuple(devices[:1]))
     if wanted > len(devices):
@@ -154,6 +164,10 @@ class Parallel:
     if self.mode == 'pmap':
       return jax.tree.map(self._replicate, state)
     if self.mode == 'sharded':
+      if jax.process_count() > 1:
+        # Through the host: moving committed arrays (a restored state) onto
+        # other processes' devices is a cross-host transfer, unsupported on CPU.
+        state = jax.device_get(state)
       return jax.device_put(state, self.replicated)
     return jax.device_put(state, self.devices[0])
 

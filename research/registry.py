@@ -1,7 +1,8 @@
 """Experiments register by name with their base config and a description.
 
 An experiment is a function returning an `ml_collections.ConfigDict` built from
-`research.config.base_config()`. The registry lives here (the library) while the
+`research.config.base_config()`, plus the search axes that `research sweep`
+varies (`research.search`). The registry lives here (the library) while the
 experiments themselves live in `experiments/`, which imports this module.
 """
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 
 import ml_collections
 
+from research import search
 from research.errors import ConfigError
 
 
@@ -20,6 +22,8 @@ class Experiment:
   description: str
   # What the experiment reproduces, e.g. "REFERENCES.md §1", and its accept band.
   reference: str = ''
+  # What a sweep varies: {dotted config key: search axis}.
+  axes: dict[str, search.Axis] = dataclasses.field(default_factory=dict)
 
   def config(self) -> ml_collections.ConfigDict:
     config = self.get_config()
@@ -30,8 +34,15 @@ class Experiment:
 _REGISTRY: dict[str, Experiment] = {}
 
 
-def register(name: str, *, description: str, reference: str = ''):
-  """Decorator: `@register('quickstart', description=...)` on a get_config."""
+def register(name: str, *, description: str, reference: str = '',
+             axes: dict[str, search.Axis] | None = None):
+  """Decorator: `@register('quickstart', description=...)` on a get_config.
+
+  `axes` ({dotted key: axis}) are checked here for their bounds; their keys
+  are checked against the config when a sweep expands them.
+  """
+  axes = dict(axes or {})
+  search.validate(axes)
 
   def decorator(get_config):
     if name in _REGISTRY:
@@ -42,7 +53,8 @@ def register(name: str, *, description: str, reference: str = ''):
           and existing.description == description):
         return get_config
       raise ValueError(f'experiment {name!r} is registered twice')
-    _REGISTRY[name] = Experiment(name, get_config, description, reference)
+    _REGISTRY[name] = Experiment(name, get_config, description, reference,
+                                 axes)
     return get_config
 
   return decorator

@@ -99,5 +99,5 @@ def test_sharded_on_one_device_is_the_jit_run(tmp_path):
   jit = run(tiny_config('train.num_epochs=1'), workdir=tmp_path / 'jit')
   sharded = run(tiny_config('train.num_epochs=1', 'parallel.mode=sharded'),
                 workdir=tmp_path / 'sharded')
-  assert sharded['parallel'] == {'mode': 'sharded', 'devices': 1}
+  assert sharded['parallel'] == {'mode': 'sharded', 'devices': 1, 'processes': 1}
   assert sharded['final'] == pytest.approx(jit['final'], rel=1e-5)

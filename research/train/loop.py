@@ -7,8 +7,9 @@ from collections.abc import Callable
 import jax
 import ml_collections
 import numpy as np
+from jax.experimental import multihost_utils
 
-from research import augment, losses, models
+from research import augment, distributed, losses, models
 from research.data import Dataset, load_dataset
 from research.errors import ConfigError, DivergedError
 from research.optim import build_optimizer
@@ -65,6 +66,14 @@ def _divergence_message(metrics, first_step: int) -> str | None:
   return None
 
 
+def _agreed(stop_requested: bool) -> bool:
+  """Whether any process was asked to stop: a process that left the loop
+  alone would leave the others waiting in the next step's collectives."""
+  if jax.process_count() == 1:
+    return stop_requested
+  return bool(multihost_utils.process_allgather(np.int32(stop_requested)).any())
+
+
 def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
           *, epoch_end_hook: EpochHook | None = None) -> dict:
   """Trains (or resumes) the run of `config` in `run_dir`; returns its summary.
@@ -74,6 +83,8 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
   """
   started = time.perf_counter()
   cfg = config.train
+  # Multi-host: process 0 writes the run directory; all take part in orbax.
+  primary = distributed.is_primary()
 
   dataset = load_dataset(config.data)
   check_against_data(config, dataset)
@@ -136,7 +147,8 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
     epoch, elapsed_before = meta['epoch'], meta['elapsed_s']
     monitor = Monitor.from_dict(meta['monitor'])
     # Epochs logged after that checkpoint will be trained and logged again.
-    run_dir.truncate_metrics(int(state.step))
+    if primary:
+      run_dir.truncate_metrics(int(state.step))
   start_epoch, start_step = epoch, int(state.step)
   state = parallel.put_state(state)
 
@@ -162,7 +174,8 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
         'steps_per_epoch': batches,
         'resumed_from_epoch': start_epoch or None,
         'num_params': int(sum(np.size(p) for p in jax.tree.leaves(host().params))),
-        'parallel': {'mode': parallel.mode, 'devices': parallel.num_devices},
+        'parallel': {'mode': parallel.mode, 'devices': parallel.num_devices,
+                     'processes': jax.process_count()},
         'wall_time_s': elapsed_before + wall_s, 'compile_time_s': compile_s,
         'steps_per_second': trained_steps / train_s if trained_steps else None,
         'examples_per_second':
@@ -172,13 +185,14 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
         'environment': environment_info(),
     }
     summary.update(extra or {})
-    run_dir.write_summary(summary)
+    if primary:
+      run_dir.write_summary(summary)
     logger.log_summary(summary)
     return summary
 
   total_steps = cfg.num_epochs * batches
   progress = ProgressBar(total_steps, initial_step=start_step,
-                         enabled=config.tracking.progress,
+                         enabled=config.tracking.progress and primary,
                          desc=config.experiment or 'train')
   status = 'done'
   with stop_on_signals() as stop_request:
@@ -214,7 +228,8 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
         is_best = False
         if cfg.monitor in record:
           is_best = monitor.update(record[cfg.monitor], epoch, record['step'])
-        run_dir.append_metrics(record)
+        if primary:
+          run_dir.append_metrics(record)
         logger.log_metrics(record, step=record['step'])
         progress.update(record['step'], epoch, cfg.num_epochs, record)
 
@@ -222,11 +237,12 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
           epoch_end_hook(epoch, host())
         if is_best:
           checkpointer.save_best(record['step'], host(), meta())
-        stopping = stop_request.requested or monitor.should_stop
+        stop_requested = _agreed(stop_request.requested)
+        stopping = stop_requested or monitor.should_stop
         if (epoch % cfg.checkpoint_every_epochs == 0 or stopping
             or epoch == cfg.num_epochs):
           checkpointer.save_latest(record['step'], host(), meta())
-        if stop_request.requested:
+        if stop_requested:
           status = 'interrupted'
           break
         if monitor.should_stop:
@@ -244,7 +260,7 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
       for key, value in evaluate(state, split).items():
         final[f'{name}/{key}'] = value
     extra['final'] = final
-  if monitor.best_epoch is not None:
+  if monitor.best_epoch is not None and primary:
     best = next((r for r in run_dir.read_metrics()
                  if r['epoch'] == monitor.best_epoch), {})
     extra['best'] = {'monitor': cfg.monitor, **best}

@@ -9,10 +9,13 @@ import pathlib
 import shutil
 import uuid
 
+import jax
 import ml_collections
+from jax.experimental import multihost_utils
 
 from research import config as config_lib
-from research.tracking import RunDir, WandbLogger
+from research import distributed
+from research.tracking import MultiLogger, RunDir, WandbLogger
 from research.train.loop import is_finished, train
 
 
@@ -42,15 +45,27 @@ def make_logger(config: ml_collections.ConfigDict, run_dir: RunDir):
       mode=t.wandb, config=config.to_dict())
 
 
+def _sync(name: str) -> None:
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices(name)
+
+
 def run(config: ml_collections.ConfigDict, *,
         workdir: str | pathlib.Path | None = None, restart: bool = False,
         epoch_end_hook=None) -> dict:
   """Validates `config`, then trains it in its run directory; returns the
   summary. A finished run is not trained again unless `restart`."""
   config_lib.validate(config)
+  # Joins the other processes of a multi-host run (a no-op for one process);
+  # before anything else asks JAX for its devices.
+  distributed.initialize(config.parallel)
   run_dir = RunDir(workdir or default_run_dir(config))
-  if restart:
+  # Multi-host: every process trains (and takes part in orbax's saves) in the
+  # same, shared run directory; only process 0 writes the other files.
+  primary = distributed.is_primary()
+  if restart and primary:
     clear_run_dir(run_dir)
+  _sync('run directory ready')  # nobody reads a summary being deleted
   previous = run_dir.read_summary()
   if is_finished(previous):
     return {**previous, 'already_finished': True}
@@ -60,8 +75,9 @@ def run(config: ml_collections.ConfigDict, *,
     raise ValueError(
         f'{run_dir.path} holds a run of a different config; choose another '
         'directory or pass --restart to replace it')
-  run_dir.write_config(config.to_dict())
-  logger = make_logger(config, run_dir)
+  if primary:
+    run_dir.write_config(config.to_dict())
+  logger = make_logger(config, run_dir) if primary else MultiLogger()
   try:
     return train(config, run_dir, logger, epoch_end_hook=epoch_end_hook)
   finally:

@@ -1,0 +1,206 @@
+"""Search spaces over dotted config keys, and the points that a sweep runs.
+
+An experiment declares its axes, e.g.
+`{'optimizer.learning_rate': LogUniform(3e-3, 3e-2, grid=(3e-3, 1e-2, 3e-2))}`;
+`grid`, `random` and `halton` turn them into points, each a
+`{dotted_key: value}` dict. Every axis maps the unit interval onto its values
+(by the inverse CDF), so random and quasi-random search share one mapping and
+differ only in where the unit-cube points come from (AlgoPerf's
+quasi-random search is `halton`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Mapping
+from typing import Any, Union
+
+import numpy as np
+
+from research.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class Discrete:
+  """A choice among `values`; a grid search tries each of them."""
+  values: tuple[Any, ...]
+
+  def __post_init__(self):
+    object.__setattr__(self, 'values', tuple(self.values))
+
+  @property
+  def grid(self) -> tuple[Any, ...]:
+    return self.values
+
+  def check(self, key: str) -> None:
+    if not self.values:
+      raise ConfigError(f'{key}: a Discrete axis needs at least one value')
+
+  def from_unit(self, u: float) -> Any:
+    n = len(self.values)
+    return self.values[min(int(math.floor(u * n)), n - 1)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Uniform:
+  """Uniform on [low, high]; `grid` is what a grid search tries."""
+  low: float
+  high: float
+  grid: tuple[float, ...] = ()
+
+  def __post_init__(self):
+    object.__setattr__(self, 'grid', tuple(self.grid))
+
+  def check(self, key: str) -> None:
+    _check_bounds(self, key)
+
+  def from_unit(self, u: float) -> float:
+    return float(self.low + u * (self.high - self.low))
+
+
+@dataclasses.dataclass(frozen=True)
+class LogUniform:
+  """Uniform in log space on [low, high], low > 0 (learning rates, decays)."""
+  low: float
+  high: float
+  grid: tuple[float, ...] = ()
+
+  def __post_init__(self):
+    object.__setattr__(self, 'grid', tuple(self.grid))
+
+  def check(self, key: str) -> None:
+    if _is_number(self.low) and self.low <= 0:
+      raise ConfigError(f'{key}: LogUniform needs low > 0, got {self.low!r}')
+    _check_bounds(self, key)
+
+  def from_unit(self, u: float) -> float:
+    log_low, log_high = math.log(self.low), math.log(self.high)
+    # Clipped: exp(log(x)) may round just outside the bounds.
+    return float(min(max(math.exp(log_low + u * (log_high - log_low)),
+                         self.low), self.high))
+
+
+Axis = Union[Discrete, Uniform, LogUniform]
+Point = dict[str, Any]
+
+
+def _is_number(x) -> bool:
+  return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _check_bounds(axis: Uniform | LogUniform, key: str) -> None:
+  name = type(axis).__name__
+  if not (_is_number(axis.low) and _is_number(axis.high)
+          and math.isfinite(axis.low) and math.isfinite(axis.high)):
+    raise ConfigError(f'{key}: {name} bounds must be finite numbers, got '
+                      f'low={axis.low!r}, high={axis.high!r}')
+  if not axis.low < axis.high:
+    raise ConfigError(f'{key}: {name} needs low < high, got '
+                      f'low={axis.low!r}, high={axis.high!r}')
+  for value in axis.grid:
+    if not _is_number(value) or not axis.low <= value <= axis.high:
+      raise ConfigError(f'{key}: grid point {value!r} is outside '
+                        f'[{axis.low!r}, {axis.high!r}]')
+
+
+def validate(axes: Mapping[str, Axis], config=None) -> None:
+  """Raises ConfigError naming the key of a bad axis.
+
+  With a `config` (an `ml_collections.ConfigDict`), each key must exist in it
+  and accept the axis's values (its grid points and bounds).
+  """
+  for key, axis in axes.items():
+    if not isinstance(axis, (Discrete, Uniform, LogUniform)):
+      raise ConfigError(f'{key}: {axis!r} is not a search axis (Discrete, '
+                        'Uniform or LogUniform)')
+    axis.check(key)
+  if config is not None:
+    # Imported here: research.config pulls in JAX, the axes themselves do not.
+    import ml_collections  # pylint: disable=g-import-not-at-top
+    from research import config as config_lib  # pylint: disable=g-import-not-at-top
+    probe = ml_collections.ConfigDict(config.to_dict())
+    for key, axis in axes.items():
+      samples = (axis.values if isinstance(axis, Discrete)
+                 else (axis.low, axis.high, *axis.grid))
+      for value in samples:
+        config_lib.set_value(probe, key, value)  # Names the key if it fails.
+
+
+def _check_num_trials(num_trials: int) -> None:
+  if (isinstance(num_trials, bool) or not isinstance(num_trials, int)
+      or num_trials < 1):
+    raise ConfigError(f'num_trials: {num_trials!r} must be an integer >= 1')
+
+
+def from_unit_cube(axes: Mapping[str, Axis],
+                   unit: np.ndarray) -> list[Point]:
+  """Maps rows of a [0, 1)^d array (d = number of axes) onto the axes."""
+  keys = list(axes)
+  return [{k: axes[k].from_unit(float(u)) for k, u in zip(keys, row)}
+          for row in np.asarray(unit, dtype=np.float64).reshape(-1, len(keys))]
+
+
+def grid(axes: Mapping[str, Axis]) -> list[Point]:
+  """The cartesian product of the axes' grids; the last axis varies fastest."""
+  validate(axes)
+  for key, axis in axes.items():
+    if not axis.grid:
+      raise ConfigError(f'{key}: a grid search needs grid points; give '
+                        f'{type(axis).__name__}(..., grid=(...))')
+  keys = list(axes)
+  return [dict(zip(keys, values))
+          for values in itertools.product(*(axes[k].grid for k in keys))]
+
+
+def random(axes: Mapping[str, Axis], num_trials: int,
+           seed: int = 0) -> list[Point]:
+  """`num_trials` independent draws from each axis's distribution."""
+  validate(axes)
+  _check_num_trials(num_trials)
+  if not axes:
+    return [{} for _ in range(num_trials)]
+  unit = np.random.default_rng(seed).random((num_trials, len(axes)))
+  return from_unit_cube(axes, unit)
+
+
+def halton_unit_cube(dimension: int, num_points: int, seed: int) -> np.ndarray:
+  """Scrambled Halton points in [0, 1)^dimension."""
+  # Imported here: scipy.stats is slow to import and the registry imports us.
+  from scipy.stats import qmc  # pylint: disable=g-import-not-at-top
+  try:
+    engine = qmc.Halton(d=dimension, scramble=True, rng=seed)
+  except TypeError:  # scipy < 1.15 names the argument `seed`.
+    engine = qmc.Halton(d=dimension, scramble=True, seed=seed)
+  return engine.random(num_points)
+
+
+def halton(axes: Mapping[str, Axis], num_trials: int,
+           seed: int = 0) -> list[Point]:
+  """`num_trials` quasi-random points: they fill the space more evenly than
+  independent draws (Bergstra & Bengio 2012; AlgoPerf)."""
+  validate(axes)
+  _check_num_trials(num_trials)
+  if not axes:
+    return [{} for _ in range(num_trials)]
+  return from_unit_cube(axes, halton_unit_cube(len(axes), num_trials, seed))
+
+
+SEARCHES = {'grid': grid, 'random': random, 'halton': halton}
+
+
+def points(axes: Mapping[str, Axis], search: str,
+           num_trials: int | None = None, seed: int = 0) -> list[Point]:
+  """The points of `search` ('grid', 'random' or 'halton') by name."""
+  if search not in SEARCHES:
+    raise ConfigError(f'unknown search {search!r}; known searches: '
+                      f'{", ".join(SEARCHES)}')
+  if search == 'grid':
+    if num_trials is not None:
+      raise ConfigError('num_trials: a grid search runs every grid point; '
+                        'a number of trials is for random and halton search')
+    return grid(axes)
+  if num_trials is None:
+    raise ConfigError(f'num_trials: a {search} search needs a number of trials')
+  return SEARCHES[search](axes, num_trials, seed)
