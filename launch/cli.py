@@ -100,7 +100,8 @@ def _launch_trials(args, trials) -> list[dict]:
     from launch import population  # pylint: disable=g-import-not-at-top
   except ImportError as e:
     raise LaunchError(f'the population launcher is not available ({e})') from e
-  return population.launch(trials, output_dir=args.output_dir, log=_log)
+  return population.launch(trials, output_dir=args.output_dir, log=_log,
+                           max_size=args.max_population)
 
 
 def _label(record: dict, common) -> str:
@@ -220,6 +221,9 @@ def _add_sweep_parser(sub) -> None:
                  help='runs go to OUTPUT_DIR/EXPERIMENT/seed<k>-<config hash>')
   p.add_argument('--workers', type=int, default=None,
                  help='local: trials at a time (default min(2, CPUs))')
+  p.add_argument('--max-population', type=int, default=None, metavar='K',
+                 help='--launcher population: at most K members per vmapped '
+                 'program (default: every trial of a group; bound it for memory)')
   slurm = p.add_argument_group('SLURM (--launcher slurm)')
   slurm.add_argument('--partition', default=None)
   slurm.add_argument('--time-min', type=int, default=60)

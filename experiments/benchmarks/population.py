@@ -140,9 +140,12 @@ evaluation and checkpoints every 5 epochs; W&B off. Device: {platform}
 - *train steps/s*: member-steps per second of training alone (compilation and
   setup left out; evaluation and checkpoints between epochs included).
 - *max Δ test acc*: the largest difference in final test accuracy between
-  a member and its own sequential run (same computation; vmapped matmuls
-  round differently, and 400 steps let that show in a handful of the 4000
-  test examples).
+  a member and its own sequential run. They compute the same mathematics, but
+  XLA orders a member's reductions differently when they are batched with
+  the others': the two start equal to float rounding, and this recipe (Adam,
+  batches in a fixed order, no regularization) amplifies such differences
+  within a few hundred steps. `python -m launch.compare_launchers` measures
+  that epoch by epoch (experiments/results/launchers.md).
 {gpu_note}
 {provenance}
 """
