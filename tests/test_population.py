@@ -3,6 +3,7 @@ one vmapped program equal k separate runs, stop independently, and resume."""
 
 import json
 
+import jax
 import numpy as np
 import pytest
 
@@ -35,7 +36,6 @@ def _configs(root, *extra, members=MEMBERS):
 
 
 def _params(run_dir):
-  import jax  # pylint: disable=g-import-not-at-top
   return jax.tree.leaves(load_trained(run_dir).state.params)
 
 
@@ -96,7 +96,11 @@ def test_members_stop_independently(tmp_path):
 
 @pytest.mark.slow
 def test_interrupted_population_resumes_to_the_same_result(tmp_path):
-  reference = train_population(_configs(tmp_path / 'a', members=SIMPLE_MEMBERS))
+  """With BatchNorm: its running statistics survive vmap and the checkpoint."""
+  def configs(root):
+    return _configs(root, 'model.batchnorm=before', members=SIMPLE_MEMBERS)
+
+  reference = train_population(configs(tmp_path / 'a'))
 
   class Stop(Exception):
     pass
@@ -107,14 +111,17 @@ def test_interrupted_population_resumes_to_the_same_result(tmp_path):
       raise Stop()
 
   with pytest.raises(Stop):
-    train_population(_configs(tmp_path / 'b', members=SIMPLE_MEMBERS),
-                     epoch_end_hook=stop_at_two)
-  resumed = train_population(_configs(tmp_path / 'b', members=SIMPLE_MEMBERS))
+    train_population(configs(tmp_path / 'b'), epoch_end_hook=stop_at_two)
+  resumed = train_population(configs(tmp_path / 'b'))
   for r, got in zip(reference, resumed):
     assert got['resumed_from_epoch'] == 1
     assert got['final'] == r['final']
     rows = [json.loads(l) for l in open(f"{got['run_dir']}/metrics.jsonl")]
     assert [row['epoch'] for row in rows] == [1, 2, 3]
+    want, have = (load_trained(d).state.batch_stats for d in (r['run_dir'], got['run_dir']))
+    assert jax.tree.leaves(want)
+    for a, b in zip(jax.tree.leaves(want), jax.tree.leaves(have)):
+      np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.slow
