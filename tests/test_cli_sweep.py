@@ -100,11 +100,16 @@ def test_population_launcher_is_imported_lazily(monkeypatch, capsys):
   fake = types.ModuleType('launch.population')
   fake.launch = lambda trials, *, output_dir, **options: (
       calls.append((trials, output_dir, options)) or [fake_record(t) for t in trials])
+  # `from launch import population` reads the package attribute first (set
+  # when another test imported the real module), then sys.modules.
+  import launch  # pylint: disable=g-import-not-at-top
   monkeypatch.setitem(sys.modules, 'launch.population', fake)
+  monkeypatch.setattr(launch, 'population', fake, raising=False)
   assert main(['sweep', 'quickstart', '--launcher', 'population', '--seeds', '2']) == 0
   assert len(calls[0][0]) == 6 and calls[0][1] == 'runs'
 
   monkeypatch.setitem(sys.modules, 'launch.population', None)  # not importable
+  monkeypatch.delattr(launch, 'population')
   assert main(['sweep', 'quickstart', '--launcher', 'population']) == 2
   assert 'population launcher is not available' in capsys.readouterr().err
 
