@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+from experiments import grid
 from launch import local, population, sweep
 from research.tables import markdown_table, provenance
 
@@ -49,12 +50,6 @@ def compare(a: dict, b: dict, early_epochs: int) -> dict:
       'epochs': len(loss_a),
       'test_a': a['final']['test/accuracy'], 'test_b': b['final']['test/accuracy'],
   }
-
-
-def _mean_std(values) -> str:
-  if len(values) == 1:
-    return f'{values[0]:.2f}'
-  return f'{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}'
 
 
 def main(argv=None) -> None:
@@ -86,7 +81,7 @@ def main(argv=None) -> None:
     point = ' '.join(trial.overrides) or '(base config)'
     for launcher, record in (('local', a), ('population', b)):
       by_point.setdefault(point, {}).setdefault(launcher, []).append(
-          100 * record['final']['test/accuracy'])
+          record['final']['test/accuracy'])
     c = compare(a, b, args.early_epochs)
     gaps.append(abs(c['test_a'] - c['test_b']))
     body.append([
@@ -116,7 +111,7 @@ def main(argv=None) -> None:
       f'{100 * np.max(gaps):.2f} pt. Over seeds (mean ± std of test accuracy, %):',
       '',
       markdown_table(['point', 'local', 'population'], [
-          [point, _mean_std(v['local']), _mean_std(v['population'])]
+          [point, grid.mean_std(v['local']), grid.mean_std(v['population'])]
           for point, v in by_point.items()]),
       '',
       provenance(command, time.perf_counter() - started,

@@ -146,8 +146,8 @@ class Parallel:
     return jax.jit(population_fn, donate_argnums=donate)
 
   def compile_eval(self, fn: Callable) -> Callable:
-    """`fn(state, *data) -> outputs` for evaluation: on the host state
-    (`host_state`) in every mode but 'vmap', where it maps over members."""
+    """`fn(state, *data) -> outputs` for evaluation: on `host_state` of the
+    state and data in every mode but 'vmap', where it maps over members."""
     if self.mode == 'vmap':
       return jax.jit(lambda state, *data: jax.vmap(
           fn, in_axes=(0,) + (None,) * len(data))(state, *data))
@@ -184,20 +184,13 @@ class Parallel:
     return self.put_state(tree)
 
   def host_state(self, placed):
-    """The state as one run's: device 0's replica under 'pmap' (all replicas
-    are equal), as it is otherwise. What checkpoints and hooks see."""
+    """A placed state, placed data or a compiled function's outputs as one
+    run's: device 0's replica under 'pmap' (the replicas are equal, and the
+    step averaged its metrics over devices), as it is otherwise. What
+    checkpoints, hooks and `compile_eval`'s functions see."""
     if self.mode == 'pmap':
       return jax.tree.map(lambda a: a[0], placed)
     return placed
-
-  def eval_data(self, placed):
-    """Data placed by `put_data`, as `compile_eval`'s functions take it."""
-    return self.host_state(placed)
-
-  def outputs(self, outputs):
-    """A compiled function's outputs as one run's (under 'pmap' the step
-    averaged them over devices, so device 0's are everyone's)."""
-    return self.host_state(outputs)
 
 
 # --------------------------------------------------------------------------

@@ -61,14 +61,8 @@ class Uniform:
 
 
 @dataclasses.dataclass(frozen=True)
-class LogUniform:
+class LogUniform(Uniform):
   """Uniform in log space on [low, high], low > 0 (learning rates, decays)."""
-  low: float
-  high: float
-  grid: tuple[float, ...] = ()
-
-  def __post_init__(self):
-    object.__setattr__(self, 'grid', tuple(self.grid))
 
   def check(self, key: str) -> None:
     if _is_number(self.low) and self.low <= 0:

@@ -18,6 +18,7 @@ same thing; vmapped matmuls round differently).
 """
 
 import argparse
+import pathlib
 import sys
 import tempfile
 import time
@@ -119,7 +120,7 @@ def main(argv=None) -> None:
       gpu_note=('' if device.platform == 'gpu' else GPU_NOTE))
   print(text)
   if args.output:
-    grid.write(__import__('pathlib').Path(args.output), text)
+    grid.write(pathlib.Path(args.output), text)
 
 
 REPORT = """# k sequential runs vs one k-member vmapped population

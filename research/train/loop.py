@@ -1,8 +1,10 @@
 """The training loop, readable top to bottom: data on the device, one compiled
 `lax.scan` per epoch, evaluation, checkpoints, early stopping, a summary."""
 
+import dataclasses
 import time
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import ml_collections
@@ -49,6 +51,72 @@ def build_augment(config: ml_collections.ConfigDict, dataset: Dataset):
                               image_shape=dataset.x_train.shape[1:], pca=pca)
 
 
+@dataclasses.dataclass(frozen=True)
+class Parts:
+  """What a run trains with, built from its config for one parallel mode;
+  the step functions are not compiled yet (`Parallel.compile` does that)."""
+  dataset: Dataset
+  model: models.MLP
+  tx: Any  # the optimizer chain at the config's values: for `init`
+  batches: int  # steps per epoch
+  examples_per_step: int
+  x_train: jax.Array  # placed by `parallel.put_data`
+  y_train: jax.Array
+  splits: dict  # 'test' (and 'dev') -> placed (x, y)
+  train_epoch: Callable  # (state, x, y) -> (state, per-step metrics)
+  evaluate: Callable  # (state, x, y) -> {'loss', 'accuracy'}
+
+  @property
+  def data_summary(self) -> dict:
+    d = self.dataset
+    return {'source': d.source, 'train': len(d.x_train), 'dev': len(d.x_dev),
+            'test': len(d.x_test)}
+
+
+def build(config: ml_collections.ConfigDict, parallel: Parallel) -> Parts:
+  """Data, model, optimizer, and the epoch and evaluation functions of
+  `config` under `parallel` (one run, or a population under 'vmap')."""
+  cfg = config.train
+  dataset = load_dataset(config.data)
+  check_against_data(config, dataset)
+  parallel.check_batch_size(cfg.batch_size)
+  model = models.build_model(config.model, dataset.num_classes)
+  loss_fn = losses.get(config.loss.name)
+  batches = steps_per_epoch(len(dataset.x_train), cfg.batch_size, cfg.batching)
+  examples_per_step = (len(dataset.x_train) if cfg.batching == 'full'
+                       else cfg.batch_size)
+
+  x_train, y_train = parallel.put_data((dataset.x_train, dataset.y_train))
+  splits = {'test': parallel.put_data((dataset.x_test, dataset.y_test))}
+  if len(dataset.x_dev):
+    splits['dev'] = parallel.put_data((dataset.x_dev, dataset.y_dev))
+
+  # The optimizer as a function of the state's traced hyperparameters.
+  def optimizer_for(hparams):
+    return build_optimizer(config, steps_per_epoch=batches, hparams=hparams)
+
+  # Under pmap, BatchNorm averages its statistics over the devices.
+  train_step = make_train_step(
+      model.clone(bn_axis_name=parallel.axis_name), optimizer_for, loss_fn,
+      penalty=penalty_fn(config.regularization),
+      augment=build_augment(config, dataset), num_classes=dataset.num_classes,
+      axis_name=parallel.axis_name)
+  train_epoch = make_train_epoch(
+      parallel.wrap_step(train_step), num_examples=len(dataset.x_train),
+      batch_size=cfg.batch_size, shuffle=cfg.shuffle, batching=cfg.batching,
+      axis_name=parallel.axis_name, num_devices=parallel.num_devices)
+  views = (None if config.augment.tta == 'none'
+           else augment.tta_views(config.augment.tta, dataset.x_train.shape[1:]))
+  eval_step = make_eval_step(model, loss_fn, views=views,
+                             bn_batch_statistics=cfg.bn_eval == 'batch')
+  return Parts(dataset=dataset, model=model,
+               tx=build_optimizer(config, steps_per_epoch=batches),
+               batches=batches, examples_per_step=examples_per_step,
+               x_train=x_train, y_train=y_train, splits=splits,
+               train_epoch=train_epoch,
+               evaluate=make_evaluate(eval_step, batch_size=cfg.eval_batch_size))
+
+
 def _host_mean(values) -> float:
   return float(np.mean(np.asarray(values, dtype=np.float64)))
 
@@ -86,54 +154,20 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
   # Multi-host: process 0 writes the run directory; all take part in orbax.
   primary = distributed.is_primary()
 
-  dataset = load_dataset(config.data)
-  check_against_data(config, dataset)
   parallel = Parallel.from_config(config)
   if parallel.mode == 'vmap':
     raise ConfigError("parallel.mode: 'vmap' trains a population of runs; "
                       'launch it with `research sweep --launcher population`')
-  parallel.check_batch_size(cfg.batch_size)
-  model = models.build_model(config.model, dataset.num_classes)
-  loss_fn = losses.get(config.loss.name)
-  batches = steps_per_epoch(len(dataset.x_train), cfg.batch_size, cfg.batching)
-  examples_per_step = (len(dataset.x_train) if cfg.batching == 'full'
-                       else cfg.batch_size)
-  tx = build_optimizer(config, steps_per_epoch=batches)
-
-  x_train, y_train = parallel.put_data((dataset.x_train, dataset.y_train))
-  splits = {'test': parallel.put_data((dataset.x_test, dataset.y_test))}
-  if len(dataset.x_dev):
-    splits['dev'] = parallel.put_data((dataset.x_dev, dataset.y_dev))
-
-  state = create_train_state(config.seed, model, tx, dataset.x_train[:1],
+  parts = build(config, parallel)
+  dataset, batches, tx = parts.dataset, parts.batches, parts.tx
+  x_train, y_train, splits = parts.x_train, parts.y_train, parts.splits
+  state = create_train_state(config.seed, parts.model, tx, dataset.x_train[:1],
                              hparams=initial_hparams(config))
-  image_shape = dataset.x_train.shape[1:]
-  # Under pmap, BatchNorm averages its statistics over the devices.
-  train_model = model.clone(bn_axis_name=parallel.axis_name)
-  # The optimizer as a function of the state's traced hyperparameters.
-  def optimizer_for(hparams):
-    return build_optimizer(config, steps_per_epoch=batches, hparams=hparams)
-
-  train_step = make_train_step(
-      train_model, optimizer_for, loss_fn,
-      penalty=penalty_fn(config.regularization),
-      augment=build_augment(config, dataset), num_classes=dataset.num_classes,
-      axis_name=parallel.axis_name)
-  train_epoch = parallel.compile(
-      make_train_epoch(parallel.wrap_step(train_step),
-                       num_examples=len(dataset.x_train),
-                       batch_size=cfg.batch_size, shuffle=cfg.shuffle,
-                       batching=cfg.batching, axis_name=parallel.axis_name,
-                       num_devices=parallel.num_devices))
-  views = (None if config.augment.tta == 'none'
-           else augment.tta_views(config.augment.tta, image_shape))
-  eval_step = make_eval_step(model, loss_fn, views=views,
-                             bn_batch_statistics=cfg.bn_eval == 'batch')
-  evaluate_placed = parallel.compile_eval(
-      make_evaluate(eval_step, batch_size=cfg.eval_batch_size))
+  train_epoch = parallel.compile(parts.train_epoch)
+  evaluate_placed = parallel.compile_eval(parts.evaluate)
 
   def evaluate(state, split) -> dict:
-    x, y = parallel.eval_data(split)
+    x, y = parallel.host_state(split)
     return {k: float(v) for k, v in
             evaluate_placed(parallel.host_state(state), x, y).items()}
 
@@ -178,10 +212,9 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
                      'processes': jax.process_count()},
         'wall_time_s': elapsed_before + wall_s, 'compile_time_s': compile_s,
         'steps_per_second': trained_steps / train_s if trained_steps else None,
-        'examples_per_second':
-            trained_steps * examples_per_step / train_s if trained_steps else None,
-        'data': {'source': dataset.source, 'train': len(dataset.x_train),
-                 'dev': len(dataset.x_dev), 'test': len(dataset.x_test)},
+        'examples_per_second': (trained_steps * parts.examples_per_step / train_s
+                                if trained_steps else None),
+        'data': parts.data_summary,
         'environment': environment_info(),
     }
     summary.update(extra or {})
@@ -200,7 +233,7 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
       while epoch < cfg.num_epochs:
         first_step = int(host().step)
         state, step_metrics = train_epoch(state, x_train, y_train)
-        step_metrics = parallel.outputs(step_metrics)
+        step_metrics = parallel.host_state(step_metrics)
         # Reading the losses waits for the epoch: nothing runs ahead of its
         # divergence check (and sharded CPU loops need the wait anyway).
         problem = _divergence_message(step_metrics, first_step)

@@ -24,21 +24,15 @@ import ml_collections
 import numpy as np
 
 from research import config as config_lib
-from research import losses, models
-from research.data import load_dataset
 from research.errors import ConfigError
-from research.optim import build_optimizer, optimizer_for
 from research.parallel import Parallel, member, stack
-from research.penalties import penalty_fn
 from research.tracking import ProgressBar, RunDir, environment_info
 from research.train.checkpointing import Checkpointer
 from research.train.early_stopping import Monitor
-from research.train.epoch import make_evaluate, make_train_epoch, steps_per_epoch
 from research.train.hparams import TRACED, initial_hparams
 from research.train.interrupt import stop_on_signals
-from research.train.loop import build_augment, check_against_data
+from research.train.loop import build
 from research.train.state import create_train_state
-from research.train.steps import make_eval_step, make_train_step
 
 # Config keys whose values may differ inside a population.
 ARRAY_KEYS = ('seed',) + tuple(TRACED.values())
@@ -141,30 +135,15 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], *,
   make_logger = make_logger or runner.make_logger
   cfg = first.train
 
-  dataset = load_dataset(first.data)
-  check_against_data(first, dataset)
   parallel = Parallel('vmap')
-  model = models.build_model(first.model, dataset.num_classes)
-  loss_fn = losses.get(first.loss.name)
-  batches = steps_per_epoch(len(dataset.x_train), cfg.batch_size, cfg.batching)
-  examples_per_step = (len(dataset.x_train) if cfg.batching == 'full'
-                       else cfg.batch_size)
-  tx = build_optimizer(first, steps_per_epoch=batches)
-  x_train, y_train = parallel.put_data((dataset.x_train, dataset.y_train))
-  splits = {'test': parallel.put_data((dataset.x_test, dataset.y_test))}
-  if len(dataset.x_dev):
-    splits['dev'] = parallel.put_data((dataset.x_dev, dataset.y_dev))
-
-  state = stack([create_train_state(c.seed, model, tx, dataset.x_train[:1],
+  parts = build(first, parallel)
+  dataset, batches = parts.dataset, parts.batches
+  x_train, y_train, splits = parts.x_train, parts.y_train, parts.splits
+  state = stack([create_train_state(c.seed, parts.model, parts.tx,
+                                    dataset.x_train[:1],
                                     hparams=initial_hparams(c))
                  for c in configs])
-  train_step = make_train_step(
-      model, optimizer_for(first, steps_per_epoch=batches), loss_fn,
-      penalty=penalty_fn(first.regularization),
-      augment=build_augment(first, dataset), num_classes=dataset.num_classes)
-  train_epoch = make_train_epoch(
-      train_step, num_examples=len(dataset.x_train), batch_size=cfg.batch_size,
-      shuffle=cfg.shuffle, batching=cfg.batching)
+  train_epoch = parts.train_epoch
 
   def member_epoch(state_and_active, x, y):
     """One member's epoch; a frozen member (or one whose epoch diverged)
@@ -177,10 +156,7 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], *,
     return (new, active), metrics
 
   population_epoch = parallel.compile(member_epoch)
-  eval_step = make_eval_step(model, loss_fn,
-                             bn_batch_statistics=cfg.bn_eval == 'batch')
-  evaluate = parallel.compile_eval(
-      make_evaluate(eval_step, batch_size=cfg.eval_batch_size))
+  evaluate = parallel.compile_eval(parts.evaluate)
   select = jax.jit(_select)
 
   members = [_Member(c, RunDir(d), Monitor(mode=cfg.monitor_mode,
@@ -307,7 +283,7 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], *,
   for i, m in enumerate(members):
     summary = _member_summary(
         m, i, member(host_state, i), member(host_best, i), final,
-        loggers[i], checkpoint_keep=cfg.keep_checkpoints,
+        checkpoint_keep=cfg.keep_checkpoints,
         elapsed_s=elapsed_before + wall_s)
     trained = int(np.asarray(host_state.step)[i] - start_steps[i])
     summary.update({
@@ -316,13 +292,12 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], *,
         'compile_time_s': compile_s,
         # Of the whole population: its members trained at the same time.
         'steps_per_second': trained / train_s if trained else None,
-        'examples_per_second': (trained * examples_per_step / train_s
+        'examples_per_second': (trained * parts.examples_per_step / train_s
                                 if trained else None),
         'population': {'size': len(members), 'dir': str(population_dir),
                        'member': i},
         'parallel': {'mode': 'vmap', 'devices': 1, 'processes': 1},
-        'data': {'source': dataset.source, 'train': len(dataset.x_train),
-                 'dev': len(dataset.x_dev), 'test': len(dataset.x_test)},
+        'data': parts.data_summary,
         'environment': environment_info(),
     })
     m.run_dir.write_summary(summary)
@@ -333,10 +308,9 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], *,
 
 
 def _member_summary(m: _Member, index: int, state, best_state, final: dict,
-                    logger, *, checkpoint_keep: int, elapsed_s: float) -> dict:
+                    *, checkpoint_keep: int, elapsed_s: float) -> dict:
   """Writes the member's checkpoints; returns its summary without the
   population-wide fields."""
-  del logger
   c = m.config
   meta = {'epoch': m.epochs, 'monitor': m.monitor.to_dict(),
           'elapsed_s': elapsed_s}
