@@ -1,4 +1,9 @@
-"""Registered experiments: one file per table. Importing this package registers them."""
+"""Registered experiments: one file per table. Importing this package
+registers them all (every module directly in this package)."""
 
-from experiments import (augmentation, batchnorm, ensembles, mnist_mlp,  # pylint: disable=unused-import
-                         optimizers, quickstart, regularization)
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+  if not _module.ispkg and _module.name not in ('common', 'grid'):
+    importlib.import_module(f'{__name__}.{_module.name}')

@@ -1,11 +1,33 @@
 """Markdown tables and the provenance block written under each generated table."""
 
+import dataclasses
 import datetime
+import pathlib
 import platform
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from research.tracking import environment_info
 from research.tracking.environment import git_info
+
+
+@dataclasses.dataclass(frozen=True)
+class TableInputs:
+  """What `research table` gives an experiment's `report` (registry.Report).
+
+  `records` are the trial.json records of the experiment's trials (every
+  status: a report keeps what it needs), `sweeps` the sweep.json record of
+  each `research sweep` that produced them ({'command', 'search', 'launcher',
+  'seeds', 'run_dirs', 'wall_time_s', ...}). A report writes its figures
+  under `figures_dir` (they are linked from the markdown as
+  `figures/<experiment>/<file>` and logged to W&B with the table) and
+  returns markdown sections, each starting with a '## ' heading.
+  """
+  experiment: str
+  records: list[dict[str, Any]]
+  sweeps: list[dict[str, Any]]
+  figures_dir: pathlib.Path
+  log: Callable[[str], None] = print
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]],
