@@ -1,16 +1,21 @@
-"""The `research` command: list experiments, run one, sweep one.
+"""The `research` command: list experiments, run one, sweep one, table one.
 
   research list
   research run EXPERIMENT [--set key=value ...] [--workdir DIR] [--restart]
   research sweep EXPERIMENT [--launcher local|population|slurm|wandb]
       [--seeds N] [--search grid|random|halton] [--trials N] [--set k=v ...]
+  research table EXPERIMENT [--output-dir runs] [--results-dir DIR]
+      [--window K] [--wandb auto|online|offline|disabled]
 """
 
 import argparse
 import collections
+import datetime
 import json
 import pathlib
+import shlex
 import sys
+import time
 
 from launch import trials as trials_lib
 from launch.trials import LaunchError
@@ -28,8 +33,20 @@ def cmd_list(args) -> int:
   for name in registry.names():
     exp = registry.get(name)
     ref = f'  [{exp.reference}]' if exp.reference else ''
-    print(f'{name:<{width}}  {exp.description}{ref}')
+    # Nothing to run or sweep: `research table NAME` computes it.
+    only = '' if exp.trainable else '  (table only)'
+    print(f'{name:<{width}}  {exp.description}{ref}{only}')
   return 0
+
+
+def _refuse_table_only(name: str) -> bool:
+  """Says so and returns True when `name` has no training run."""
+  if _experiments().get(name).trainable:
+    return False
+  print(f'error: experiment {name!r} has no training run: its table is '
+        f'computed without runs; write it with `research table {name}`',
+        file=sys.stderr)
+  return True
 
 
 def _format_accuracy(metrics: dict, split: str) -> str:
@@ -41,6 +58,8 @@ def cmd_run(args) -> int:
   from research import config as config_lib  # pylint: disable=g-import-not-at-top
   from research.train import default_run_dir, run  # pylint: disable=g-import-not-at-top
 
+  if _refuse_table_only(args.experiment):
+    return 2
   registry = _experiments()
   config = config_lib.apply_overrides(registry.get(args.experiment).config(),
                                       args.set)
@@ -172,7 +191,10 @@ def cmd_sweep(args) -> int:
   if args.seeds < 1:
     print(f'error: --seeds {args.seeds} must be >= 1', file=sys.stderr)
     return 2
+  if _refuse_table_only(args.experiment):
+    return 2
   seeds = tuple(range(args.seeds))
+  started_at, started = _utc_now(), time.perf_counter()
   axes = _experiments().get(args.experiment).axes
 
   if args.launcher == 'wandb':
@@ -197,7 +219,51 @@ def cmd_sweep(args) -> int:
     print('no trial ran')
     return 1
   _print_records(records, set(args.set))
+  _write_sweep_record(args, records, seeds, started_at,
+                      time.perf_counter() - started)
   return 0 if all(r['status'] in RESULTS for r in records) else 1
+
+
+def _utc_now() -> str:
+  return datetime.datetime.now(datetime.timezone.utc).isoformat(
+      timespec='seconds')
+
+
+def _write_sweep_record(args, records: list[dict], seeds, started_at: str,
+                        wall_time_s: float) -> None:
+  """What this sweep ran, for the provenance of `research table`; a failure
+  to write it warns (the trial records are what matter)."""
+  from launch import table  # pylint: disable=g-import-not-at-top
+  record = {
+      'command': args.command_line, 'experiment': args.experiment,
+      'search': args.search, 'launcher': args.launcher, 'seeds': list(seeds),
+      'overrides': list(args.set), 'num_trials': len(records),
+      'statuses': dict(collections.Counter(r['status'] for r in records)),
+      'run_dirs': [r['run_dir'] for r in records if r.get('run_dir')],
+      'started': started_at, 'finished': _utc_now(), 'wall_time_s': wall_time_s,
+  }
+  try:
+    path = table.write_sweep_record(args.output_dir, args.experiment, record)
+  except OSError as e:
+    print(f'warning: could not write the sweep record: {e}', file=sys.stderr)
+    return
+  print(f'sweep record: {path}')
+
+
+def cmd_table(args) -> int:
+  from launch import table  # pylint: disable=g-import-not-at-top  (matplotlib)
+
+  if args.window < 1:
+    print(f'error: --window {args.window} must be >= 1', file=sys.stderr)
+    return 2
+  try:
+    table.write_table(args.experiment, output_dir=args.output_dir,
+                      results_dir=args.results_dir, window=args.window,
+                      wandb_mode=args.wandb, command=args.command_line)
+  except table.NoRecordsError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  return 0
 
 
 def _add_sweep_parser(sub) -> None:
@@ -239,6 +305,28 @@ def _add_sweep_parser(sub) -> None:
                      help='join this sweep instead of creating one')
 
 
+def _add_table_parser(sub) -> None:
+  from research.tracking.wandb_mode import MODES  # pylint: disable=g-import-not-at-top
+
+  p = sub.add_parser(
+      'table', help="write an experiment's results table and figures",
+      description='Reads the trial records that `research sweep` left in '
+      'OUTPUT_DIR/EXPERIMENT and writes RESULTS_DIR/EXPERIMENT.md: a row per '
+      'point (mean ± std over seeds, the 95%% interval of the test error, '
+      'the published number), learning curves, the experiment\'s own '
+      'sections and the provenance; logs the table and figures to W&B.')
+  p.add_argument('experiment')
+  p.add_argument('--output-dir', default='runs',
+                 help='where the sweeps ran (default runs)')
+  p.add_argument('--results-dir', default=None,
+                 help='where EXPERIMENT.md and figures/EXPERIMENT/ go '
+                 '(default: experiments/results)')
+  p.add_argument('--window', type=int, default=5, metavar='K',
+                 help='moving average of the curves over K epochs (default 5)')
+  p.add_argument('--wandb', default=None, choices=MODES,
+                 help="W&B mode (default: the records' tracking.wandb)")
+
+
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       prog='research', description='Train fully-connected networks and '
@@ -255,14 +343,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help='discard checkpoints and results in the run directory and start over')
   run.add_argument('--json', action='store_true', help='print the summary as JSON')
   _add_sweep_parser(sub)
+  _add_table_parser(sub)
   return parser
 
 
 def main(argv=None) -> int:
+  argv = sys.argv[1:] if argv is None else list(argv)
   args = build_parser().parse_args(argv)
+  # Written into sweep records and tables: what reproduces them.
+  args.command_line = shlex.join(['research', *argv])
   try:
-    return {'list': cmd_list, 'run': cmd_run,
-            'sweep': cmd_sweep}[args.command](args)
+    return {'list': cmd_list, 'run': cmd_run, 'sweep': cmd_sweep,
+            'table': cmd_table}[args.command](args)
   except ConfigError as e:
     print(f'error: bad config: {e}', file=sys.stderr)
     return 2

@@ -29,6 +29,9 @@ from research.errors import DivergedError
 from research.tracking import jsonio
 
 RECORD = 'trial.json'
+# `research sweep` leaves a record of each sweep in <output_dir>/<experiment>/
+# sweeps/ (launch.table reads them for the provenance of a table).
+SWEEPS_DIR = 'sweeps'
 # Statuses of a run that a re-run leaves alone (as research.train does).
 FINISHED = ('done', 'early_stopped')
 
@@ -97,6 +100,9 @@ def _make_record(trial: Trial, config, run_dir, status: str, *,
       'steps': summary.get('steps'),
       'final': summary.get('final', {}),
       'best': summary.get('best'),
+      # Split sizes ({'source', 'train', 'dev', 'test'}): a table's interval
+      # of the test error needs the number of test examples.
+      'data': summary.get('data'),
       'wall_time_s': wall if wall is not None else wall_time_s,
       'error': error or summary.get('error'),
       'recorded_at': datetime.datetime.now(datetime.timezone.utc).isoformat(

@@ -20,6 +20,13 @@ def fake_record(trial, status='done', accuracy=0.5, error=None):
           'error': error}
 
 
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path, monkeypatch):
+  """`research sweep` writes a sweep record under its output directory
+  (default ./runs): keep it in the test's own directory."""
+  monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def launched(monkeypatch):
   """Replaces the local launcher; records what it was given."""
@@ -33,12 +40,12 @@ def launched(monkeypatch):
   return calls
 
 
-def test_grid_sweep_over_seeds_prints_a_line_per_trial(launched, capsys):
-  code = main(['sweep', 'quickstart', '--seeds', '2', '--output-dir', '/runs',
+def test_grid_sweep_over_seeds_prints_a_line_per_trial(launched, capsys, tmp_path):
+  code = main(['sweep', 'quickstart', '--seeds', '2', '--output-dir', str(tmp_path / 'out'),
                '--workers', '3', '--set', 'train.num_epochs=2'])
   assert code == 0
   [(trials, output_dir, options)] = launched
-  assert len(trials) == 6 and output_dir == '/runs' and options['workers'] == 3
+  assert len(trials) == 6 and output_dir == str(tmp_path / 'out') and options['workers'] == 3
   assert all(t.overrides[0] == 'train.num_epochs=2' for t in trials)
   out = capsys.readouterr().out
   lines = out.splitlines()
