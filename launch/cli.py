@@ -6,6 +6,7 @@
       [--seeds N] [--search grid|random|halton] [--trials N] [--set k=v ...]
   research table EXPERIMENT [--output-dir runs] [--results-dir DIR]
       [--window K] [--wandb auto|online|offline|disabled]
+  research recipe EXPERIMENT [--set k=v ...] [--steps ...] [--results FILE]
 """
 
 import argparse
@@ -344,7 +345,14 @@ def build_parser() -> argparse.ArgumentParser:
   run.add_argument('--json', action='store_true', help='print the summary as JSON')
   _add_sweep_parser(sub)
   _add_table_parser(sub)
+  from launch import recipe  # pylint: disable=g-import-not-at-top
+  recipe.add_parser(sub)
   return parser
+
+
+def _cmd_recipe(args) -> int:
+  from launch import recipe  # pylint: disable=g-import-not-at-top
+  return recipe.cmd_recipe(args)
 
 
 def main(argv=None) -> int:
@@ -354,7 +362,7 @@ def main(argv=None) -> int:
   args.command_line = shlex.join(['research', *argv])
   try:
     return {'list': cmd_list, 'run': cmd_run, 'sweep': cmd_sweep,
-            'table': cmd_table}[args.command](args)
+            'table': cmd_table, 'recipe': _cmd_recipe}[args.command](args)
   except ConfigError as e:
     print(f'error: bad config: {e}', file=sys.stderr)
     return 2

@@ -1,4 +1,5 @@
-"""Datasets on the host: sources, splits, class subsets and normalization.
+"""Datasets on the host: sources, splits, class subsets, domain shift and
+normalization.
 
 `load_dataset(config.data)` returns a `Dataset` of float32 inputs and int32
 labels. tensorflow_datasets and mnist1d are imported only when a dataset needs
@@ -21,8 +22,11 @@ from research.data.loading import read_source
 from research.data.normalization import fit_normalization
 from research.data.normalization import normalize
 from research.data.normalization import Normalization
+from research.data.shift import apply_shift
+from research.data.shift import SHIFTS
 from research.data.splits import hold_out
 from research.data.splits import hold_out_indices
+from research.data.splits import hold_out_train_dev
 from research.data.splits import select_classes
 
 __all__ = [
@@ -33,10 +37,13 @@ __all__ = [
     'NORMALIZATIONS',
     'Normalization',
     'RawDataset',
+    'SHIFTS',
+    'apply_shift',
     'default_data_config',
     'fit_normalization',
     'hold_out',
     'hold_out_indices',
+    'hold_out_train_dev',
     'load_dataset',
     'normalize',
     'read_idx',

@@ -1,10 +1,12 @@
 """The `data` config section: its keys, defaults and validation.
 
-Validation is cheap and reads no data. Checks that need the data (is `dev_size`
-smaller than the training split, are the class ids in range) happen in
-`load_dataset`, also as a `ConfigError` naming the key.
+Validation is cheap and reads no data. Checks that need the data (do
+`dev_size` and `train_dev_size` leave a training split, are the class ids in
+range, are there images to shift) happen in `load_dataset`, also as a
+`ConfigError` naming the key.
 """
 
+import math
 import numbers
 import os
 from collections.abc import Mapping
@@ -12,6 +14,8 @@ from typing import Any
 
 import ml_collections
 
+from research.data.shift import check_shift
+from research.data.shift import SHIFTS
 from research.errors import ConfigError
 
 DATA_DIR_ENV = 'RESEARCH_DATA_DIR'
@@ -27,9 +31,17 @@ def default_data_config() -> ml_collections.ConfigDict:
   c.dir = ''  # directory with the official IDX files; '' -> $RESEARCH_DATA_DIR
   c.tfds_dir = ''  # TFDS data_dir; '' -> TFDS's default
   c.dev_size = 0  # examples held out from the training split
-  c.split_seed = 0  # seed of the dev hold-out, independent of the run seed
+  # Examples held out after dev, from the same (training) distribution: the
+  # train-dev split of the bias / variance / data-mismatch analysis.
+  c.train_dev_size = 0
+  c.split_seed = 0  # seed of both hold-outs, independent of the run seed
   c.classes = ()  # class subset, relabelled 0..k-1 in this order; () = all
   c.normalization = 'standardize'
+  # Domain shift of the dev and test splits only (the target distribution);
+  # see research/data/shift.py for what `shift_amount` means for each kind.
+  c.shift = 'none'
+  c.shift_amount = 0.0
+  c.shift_seed = 0  # seed of the random shifts (angles, noise)
   return c
 
 
@@ -64,7 +76,7 @@ def resolve_data_config(data_config: Any) -> dict[str, Any]:
     if not isinstance(c[key], (str, os.PathLike)):
       raise ConfigError(f'data.{key}: {c[key]!r} must be a path string')
     c[key] = os.fspath(c[key])
-  for key in ('dev_size', 'split_seed'):
+  for key in ('dev_size', 'train_dev_size', 'split_seed', 'shift_seed'):
     if not _is_int(c[key]) or c[key] < 0:
       raise ConfigError(f'data.{key}: {c[key]!r} must be an integer >= 0')
     c[key] = int(c[key])
@@ -72,6 +84,7 @@ def resolve_data_config(data_config: Any) -> dict[str, Any]:
   if c['normalization'] not in NORMALIZATIONS:
     raise ConfigError(f"data.normalization: {c['normalization']!r} is not one "
                       f'of {list(NORMALIZATIONS)}')
+  _check_shift_keys(c)
   return c
 
 
@@ -83,6 +96,27 @@ def validate_data_config(data_config: Any) -> None:
 def _is_int(value: Any) -> bool:
   # bool is an Integral, but `dev_size=True` is a mistake, not 1.
   return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_shift_keys(c: dict[str, Any]) -> None:
+  if not isinstance(c['shift'], str) or c['shift'] not in SHIFTS:
+    raise ConfigError(
+        f"data.shift: {c['shift']!r} is not one of {list(SHIFTS)}")
+  amount = c['shift_amount']
+  if (isinstance(amount, bool) or not isinstance(amount, numbers.Real)
+      or not math.isfinite(amount)):
+    raise ConfigError(f'data.shift_amount: {amount!r} must be a finite number')
+  c['shift_amount'] = float(amount)
+  try:
+    check_shift(c['shift'], c['shift_amount'])
+  except ValueError as e:
+    raise ConfigError(f'data.shift_amount: {e}') from None
+  if c['shift'] != 'none' and c['name'] == 'mnist1d':
+    # A 1-D signal has no rotation or blur that means what it does for a
+    # picture; refuse rather than invent one.
+    raise ConfigError(
+        f"data.shift: {c['shift']!r} transforms images; mnist1d is a 1-D "
+        "signal (use mnist or fashion_mnist, or data.shift='none')")
 
 
 def _check_classes(classes: Any) -> tuple[int, ...]:

@@ -25,11 +25,13 @@ class RawDataset(NamedTuple):
 # eq=False: == on array fields is ambiguous; a Dataset compares by identity.
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class Dataset:
-  """Train / dev / test splits, normalized, ready to move to the device.
+  """Train / train-dev / dev / test splits, normalized, ready for the device.
 
   `x_*` are float32 in their natural shape ((N, 40) for mnist1d, (N, H, W, C)
   for images); `y_*` are int32 in [0, num_classes). The dev split has 0 rows
-  when `dev_size` is 0.
+  when `dev_size` is 0, the train-dev split (held out of training, same
+  distribution) when `train_dev_size` is 0. Under `data.shift`, dev and test
+  come from the shifted (target) distribution.
   """
   name: str
   x_train: np.ndarray
@@ -45,6 +47,15 @@ class Dataset:
   class_ids: tuple[int, ...] = ()
   # x = (x_raw - normalization.shift) / normalization.scale, on every split.
   normalization: Normalization | None = None
+  # None -> 0 rows shaped like the training split.
+  x_train_dev: np.ndarray | None = None
+  y_train_dev: np.ndarray | None = None
+
+  def __post_init__(self):
+    if self.x_train_dev is None:
+      object.__setattr__(self, 'x_train_dev', self.x_train[:0])
+    if self.y_train_dev is None:
+      object.__setattr__(self, 'y_train_dev', self.y_train[:0])
 
   @property
   def input_shape(self) -> tuple[int, ...]:
@@ -52,7 +63,7 @@ class Dataset:
 
   def __repr__(self) -> str:
     sizes = ', '.join(f'{s}={len(getattr(self, "x_" + s))}'
-                      for s in ('train', 'dev', 'test'))
+                      for s in ('train', 'train_dev', 'dev', 'test'))
     kind = self.normalization.kind if self.normalization else 'none'
     return (f'Dataset({self.name!r}, {sizes}, input_shape={self.input_shape}, '
             f'num_classes={self.num_classes}, normalization={kind!r}, '

@@ -18,6 +18,7 @@ import numpy as np
 from research.data import idx_source
 from research.data import mnist1d_source
 from research.data import normalization as norm_lib
+from research.data import shift as shift_lib
 from research.data import splits
 from research.data import tfds_source
 from research.data.config import DATA_DIR_ENV
@@ -28,39 +29,65 @@ from research.errors import ConfigError, DataNotFoundError
 
 
 def load_dataset(data_config: Any) -> Dataset:
-  """Loads, subsets, splits and normalizes the dataset `data_config` names.
+  """Loads, subsets, splits, shifts and normalizes the dataset `data_config`
+  names.
 
   In this order: class subset (train and test) -> dev hold-out from train ->
-  normalization with statistics of the remaining training split only.
+  train-dev hold-out from the rest of train -> domain shift of dev and test
+  (`data.shift`, on the raw images) -> normalization with statistics of the
+  remaining training split only.
 
   Raises:
     ConfigError: naming the key, for a bad config value, including those that
-      only the data can reveal (`data.dev_size` not smaller than the training
-      split, `data.classes` out of range).
+      only the data can reveal (`data.dev_size` + `data.train_dev_size` not
+      smaller than the training split, `data.classes` out of range, a shift
+      of data that are not images).
     DataNotFoundError: if no copy of the dataset is found.
   """
   c = resolve_data_config(data_config)
   raw = read_source(c['name'], c['dir'], c['tfds_dir'])
   class_ids, (x_train, y_train, x_test, y_test) = _subset_classes(c, raw)
 
-  if c['dev_size'] >= len(x_train):
+  held_out = c['dev_size'] + c['train_dev_size']
+  if held_out >= len(x_train):
     subset = f" of classes {c['classes']}" if c['classes'] else ''
+    key = 'dev_size' if not c['train_dev_size'] else 'train_dev_size'
     raise ConfigError(
-        f"data.dev_size: {c['dev_size']} must be smaller than the training "
-        f"split ({len(x_train)} examples{subset} in {c['name']})")
+        f"data.{key}: dev_size {c['dev_size']} + train_dev_size "
+        f"{c['train_dev_size']} must be smaller than the training split "
+        f"({len(x_train)} examples{subset} in {c['name']})")
   x_train, y_train, x_dev, y_dev = splits.hold_out(
       x_train, y_train, c['dev_size'], c['split_seed'])
+  x_train, y_train, x_train_dev, y_train_dev = splits.hold_out_train_dev(
+      x_train, y_train, c['train_dev_size'], c['split_seed'])
+  x_dev, x_test = _shift_target(c, x_dev, x_test)
 
   stats = norm_lib.fit_normalization(x_train, c['normalization'])
-  x_train, x_dev, x_test = (norm_lib.normalize(x, stats)
-                            for x in (x_train, x_dev, x_test))
-  y_train, y_dev, y_test = (y.astype(np.int32)
-                            for y in (y_train, y_dev, y_test))
+  x_train, x_train_dev, x_dev, x_test = (
+      norm_lib.normalize(x, stats)
+      for x in (x_train, x_train_dev, x_dev, x_test))
+  y_train, y_train_dev, y_dev, y_test = (
+      y.astype(np.int32) for y in (y_train, y_train_dev, y_dev, y_test))
   return Dataset(
       name=c['name'], x_train=x_train, y_train=y_train, x_dev=x_dev,
       y_dev=y_dev, x_test=x_test, y_test=y_test, num_classes=len(class_ids),
       class_names=tuple(raw.class_names[k] for k in class_ids),
-      source=raw.source, class_ids=class_ids, normalization=stats)
+      source=raw.source, class_ids=class_ids, normalization=stats,
+      x_train_dev=x_train_dev, y_train_dev=y_train_dev)
+
+
+def _shift_target(c: dict[str, Any], x_dev: np.ndarray, x_test: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+  """Dev and test under `data.shift`: the target distribution."""
+  if c['shift'] == 'none':
+    return x_dev, x_test
+  if x_test.ndim != 4:
+    raise ConfigError(
+        f"data.shift: {c['shift']!r} transforms images (N, H, W, C); "
+        f"{c['name']} has examples of shape {x_test.shape[1:]}")
+  return tuple(shift_lib.apply_shift(x, c['shift'], c['shift_amount'],
+                                     c['shift_seed'], split)
+               for x, split in ((x_dev, 'dev'), (x_test, 'test')))
 
 
 def _subset_classes(c: dict[str, Any], raw: RawDataset

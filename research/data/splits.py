@@ -1,7 +1,8 @@
-"""Class subsets and the dev hold-out: which examples go where.
+"""Class subsets and the hold-outs: which examples go where.
 
-Both are pure index arithmetic on host arrays, applied by `load_dataset` in
-this order: class subset (train and test), then the dev hold-out from train.
+All are pure index arithmetic on host arrays, applied by `load_dataset` in
+this order: class subset (train and test), then the dev hold-out from train,
+then the train-dev hold-out from what remains of train.
 """
 
 from collections.abc import Sequence
@@ -26,8 +27,14 @@ def select_classes(x: np.ndarray, y: np.ndarray, classes: Sequence[int],
   return x[keep], new_label[y[keep]]
 
 
+# Folded into the split seed for the train-dev draw: a stream independent of
+# the dev draw's, which keeps using the bare seed (and so stays as it was).
+TRAIN_DEV_STREAM = 1
+
+
 def hold_out_indices(num_examples: int, dev_size: int,
-                     seed: int) -> tuple[np.ndarray, np.ndarray]:
+                     seed: int | Sequence[int]
+                     ) -> tuple[np.ndarray, np.ndarray]:
   """(train, dev) indices: `dev_size` examples drawn at random as dev.
 
   The draw depends only on `seed` and `num_examples`, not on the run seed, so
@@ -40,8 +47,21 @@ def hold_out_indices(num_examples: int, dev_size: int,
   return np.sort(perm[dev_size:]), np.sort(perm[:dev_size])
 
 
-def hold_out(x: np.ndarray, y: np.ndarray, dev_size: int, seed: int
+def hold_out(x: np.ndarray, y: np.ndarray, dev_size: int,
+             seed: int | Sequence[int]
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
   """(x_train, y_train, x_dev, y_dev) with `dev_size` examples held out."""
   train, dev = hold_out_indices(len(x), dev_size, seed)
   return x[train], y[train], x[dev], y[dev]
+
+
+def hold_out_train_dev(x: np.ndarray, y: np.ndarray, train_dev_size: int,
+                       split_seed: int
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+  """(x_train, y_train, x_train_dev, y_train_dev): a uniform random draw of
+  the (already dev-less) training split, so train-dev has its distribution.
+
+  Drawn from its own stream of `split_seed`: the dev split does not change
+  when `train_dev_size` does.
+  """
+  return hold_out(x, y, train_dev_size, (split_seed, TRAIN_DEV_STREAM))

@@ -70,19 +70,20 @@ def make_train_epoch(train_step, *, num_examples: int, batch_size: int,
   return train_epoch
 
 
+def _chunked(a: jax.Array, batch_size: int) -> jax.Array:
+  """(chunks, batch_size, ...): `a` zero-padded to whole chunks."""
+  chunks = -(-a.shape[0] // batch_size)
+  pad = chunks * batch_size - a.shape[0]
+  a = jnp.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1))
+  return a.reshape((chunks, batch_size) + a.shape[1:])
+
+
 def make_evaluate(eval_step, *, batch_size: int):
   """Returns `evaluate(state, x, y) -> {'loss', 'accuracy'}` over a whole split,
   in chunks of `batch_size` (the last one padded and masked)."""
 
   def evaluate(state: TrainState, x: jax.Array, y: jax.Array):
-    n = x.shape[0]
-    chunks = -(-n // batch_size)
-    pad = chunks * batch_size - n
-    mask = jnp.ones((n,), jnp.bool_)  # padding rows become False
-
-    def padded(a):
-      a = jnp.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1))
-      return a.reshape((chunks, batch_size) + a.shape[1:])
+    mask = jnp.ones((x.shape[0],), jnp.bool_)  # padding rows become False
 
     def body(totals, chunk):
       out = eval_step(state, *chunk)
@@ -90,8 +91,23 @@ def make_evaluate(eval_step, *, batch_size: int):
 
     zero = {'loss_sum': jnp.zeros(()), 'correct': jnp.zeros(()),
             'count': jnp.zeros(())}
-    totals, _ = jax.lax.scan(body, zero, (padded(x), padded(y), padded(mask)))
+    chunks = tuple(_chunked(a, batch_size) for a in (x, y, mask))
+    totals, _ = jax.lax.scan(body, zero, chunks)
     return {'loss': totals['loss_sum'] / totals['count'],
             'accuracy': totals['correct'] / totals['count']}
 
   return evaluate
+
+
+def make_predict(predict_step, *, batch_size: int):
+  """Returns `predict(state, x) -> (N,) int32 predicted classes`, in the same
+  padded chunks as `make_evaluate` (so BatchNorm with batch statistics sees
+  the same chunks), the padding rows dropped."""
+
+  def predict(state: TrainState, x: jax.Array):
+    _, predictions = jax.lax.scan(
+        lambda carry, chunk: (carry, predict_step(state, chunk)), None,
+        _chunked(x, batch_size))
+    return predictions.reshape(-1)[:x.shape[0]]
+
+  return predict

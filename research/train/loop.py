@@ -11,7 +11,7 @@ import ml_collections
 import numpy as np
 from jax.experimental import multihost_utils
 
-from research import augment, distributed, losses, models
+from research import augment, distributed, losses, metrics, models
 from research.data import Dataset, load_dataset
 from research.errors import ConfigError, DivergedError
 from research.optim import build_optimizer
@@ -21,12 +21,17 @@ from research.tracking import Logger, ProgressBar, RunDir, environment_info
 from research.train.checkpointing import Checkpointer
 from research.train.early_stopping import Monitor
 from research.train.hparams import initial_hparams
-from research.train.epoch import make_evaluate, make_train_epoch, steps_per_epoch
+from research.train.epoch import (make_evaluate, make_predict, make_train_epoch,
+                                  steps_per_epoch)
 from research.train.interrupt import stop_on_signals
 from research.train.state import TrainState, create_train_state
-from research.train.steps import make_eval_step, make_train_step
+from research.train.steps import (make_eval_step, make_predict_step,
+                                  make_train_step)
 
 EpochHook = Callable[[int, TrainState], None]
+# The splits whose final predictions get a classification report in the
+# summary (one pass over each at the end of a finished run).
+REPORTED_SPLITS = ('test', 'dev')
 
 
 def check_against_data(config: ml_collections.ConfigDict,
@@ -62,14 +67,16 @@ class Parts:
   examples_per_step: int
   x_train: jax.Array  # placed by `parallel.put_data`
   y_train: jax.Array
-  splits: dict  # 'test' (and 'dev') -> placed (x, y)
+  splits: dict  # 'test' (and 'dev', 'train_dev' when held out) -> placed (x, y)
   train_epoch: Callable  # (state, x, y) -> (state, per-step metrics)
   evaluate: Callable  # (state, x, y) -> {'loss', 'accuracy'}
+  predict: Callable  # (state, x) -> (N,) int32 classes, as `evaluate` sees them
 
   @property
   def data_summary(self) -> dict:
     d = self.dataset
-    return {'source': d.source, 'train': len(d.x_train), 'dev': len(d.x_dev),
+    return {'source': d.source, 'train': len(d.x_train),
+            'train_dev': len(d.x_train_dev), 'dev': len(d.x_dev),
             'test': len(d.x_test)}
 
 
@@ -90,6 +97,9 @@ def build(config: ml_collections.ConfigDict, parallel: Parallel) -> Parts:
   splits = {'test': parallel.put_data((dataset.x_test, dataset.y_test))}
   if len(dataset.x_dev):
     splits['dev'] = parallel.put_data((dataset.x_dev, dataset.y_dev))
+  if len(dataset.x_train_dev):
+    splits['train_dev'] = parallel.put_data(
+        (dataset.x_train_dev, dataset.y_train_dev))
 
   # The optimizer as a function of the state's traced hyperparameters.
   def optimizer_for(hparams):
@@ -107,14 +117,49 @@ def build(config: ml_collections.ConfigDict, parallel: Parallel) -> Parts:
       axis_name=parallel.axis_name, num_devices=parallel.num_devices)
   views = (None if config.augment.tta == 'none'
            else augment.tta_views(config.augment.tta, dataset.x_train.shape[1:]))
+  bn_batch_statistics = cfg.bn_eval == 'batch'
   eval_step = make_eval_step(model, loss_fn, views=views,
-                             bn_batch_statistics=cfg.bn_eval == 'batch')
+                             bn_batch_statistics=bn_batch_statistics)
+  predict_step = make_predict_step(model, views=views,
+                                   bn_batch_statistics=bn_batch_statistics)
   return Parts(dataset=dataset, model=model,
                tx=build_optimizer(config, steps_per_epoch=batches),
                batches=batches, examples_per_step=examples_per_step,
                x_train=x_train, y_train=y_train, splits=splits,
                train_epoch=train_epoch,
-               evaluate=make_evaluate(eval_step, batch_size=cfg.eval_batch_size))
+               evaluate=make_evaluate(eval_step, batch_size=cfg.eval_batch_size),
+               predict=make_predict(predict_step,
+                                    batch_size=cfg.eval_batch_size))
+
+
+def prediction_report(y_true, y_pred, class_names) -> dict:
+  """The classification report of one split's predictions as JSON values:
+  accuracy, the 95% interval of the error rate, macro and weighted
+  precision / recall / F1, per-class lists, and the confusion matrix (rows =
+  true class)."""
+  report = metrics.classification_report(y_true, y_pred, len(class_names))
+  total = int(report['confusion'].sum())
+  errors = total - int(np.trace(report['confusion']))
+  low, high = metrics.error_interval(errors, total, level=0.95)
+  averaged = ('precision', 'recall', 'f1')
+  per_class = report['per_class']
+  return {
+      'accuracy': report['accuracy'], 'examples': total, 'errors': errors,
+      'error_interval': {'level': 0.95, 'low': low, 'high': high},
+      'macro': {k: report['macro'][k] for k in averaged},
+      'weighted': {k: report['weighted'][k] for k in averaged},
+      'per_class': {'class_names': list(class_names),
+                    **{k: per_class[k].tolist()
+                       for k in (*averaged, 'support')}},
+      'confusion': report['confusion'].tolist(),
+  }
+
+
+def prediction_reports(dataset: Dataset, predictions: dict) -> dict:
+  """{split: prediction_report} from {split: predicted classes}."""
+  return {name: prediction_report(getattr(dataset, f'y_{name}'),
+                                  np.asarray(predicted), dataset.class_names)
+          for name, predicted in predictions.items()}
 
 
 def _host_mean(values) -> float:
@@ -165,11 +210,16 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
                              hparams=initial_hparams(config))
   train_epoch = parallel.compile(parts.train_epoch)
   evaluate_placed = parallel.compile_eval(parts.evaluate)
+  predict_placed = parallel.compile_eval(parts.predict)
 
   def evaluate(state, split) -> dict:
     x, y = parallel.host_state(split)
     return {k: float(v) for k, v in
             evaluate_placed(parallel.host_state(state), x, y).items()}
+
+  def predict(state, split) -> np.ndarray:
+    x, _ = parallel.host_state(split)
+    return np.asarray(predict_placed(parallel.host_state(state), x))
 
   checkpointer = Checkpointer(run_dir.checkpoint_dir, keep=cfg.keep_checkpoints)
   monitor = Monitor(mode=cfg.monitor_mode, patience=cfg.patience,
@@ -293,6 +343,9 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
       for key, value in evaluate(state, split).items():
         final[f'{name}/{key}'] = value
     extra['final'] = final
+    extra['report'] = prediction_reports(dataset, {
+        name: predict(state, splits[name])
+        for name in REPORTED_SPLITS if name in splits})
   if monitor.best_epoch is not None and primary:
     best = next((r for r in run_dir.read_metrics()
                  if r['epoch'] == monitor.best_epoch), {})

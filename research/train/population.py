@@ -31,7 +31,7 @@ from research.train.checkpointing import Checkpointer
 from research.train.early_stopping import Monitor
 from research.train.hparams import TRACED, initial_hparams
 from research.train.interrupt import stop_on_signals
-from research.train.loop import build
+from research.train.loop import REPORTED_SPLITS, build, prediction_reports
 from research.train.state import create_train_state
 
 # Config keys whose values may differ inside a population.
@@ -157,6 +157,7 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], *,
 
   population_epoch = parallel.compile(member_epoch)
   evaluate = parallel.compile_eval(parts.evaluate)
+  predict = parallel.compile_eval(parts.predict)
   select = jax.jit(_select)
 
   members = [_Member(c, RunDir(d), Monitor(mode=cfg.monitor_mode,
@@ -270,11 +271,14 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], *,
   for m in members:
     if m.status == 'running':
       m.status = 'interrupted' if interrupted else 'done'
-  final = {}
+  final, predictions = {}, {}
   if not interrupted:
     for name, (x, y) in {'train': (x_train, y_train), **splits}.items():
       for key, value in evaluate(state, x, y).items():
         final[f'{name}/{key}'] = np.asarray(value)
+    # (members, N) predicted classes of each reported split.
+    predictions = {name: np.asarray(predict(state, splits[name][0]))
+                   for name in REPORTED_SPLITS if name in splits}
 
   host_state, host_best = jax.device_get((state, best_state))
   wall_s = time.perf_counter() - started
@@ -300,6 +304,9 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], *,
         'data': parts.data_summary,
         'environment': environment_info(),
     })
+    if 'final' in summary:
+      summary['report'] = prediction_reports(
+          dataset, {name: p[i] for name, p in predictions.items()})
     m.run_dir.write_summary(summary)
     loggers[i].log_summary(summary)
     loggers[i].finish()

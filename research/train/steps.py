@@ -99,6 +99,38 @@ def make_train_step(model: nn.Module, tx: Optimizer | OptimizerFn,
   return train_step
 
 
+def make_logits_fn(model: nn.Module, *, bn_batch_statistics: bool = False):
+  """Returns `logits_fn(state, x)` in evaluation mode: BatchNorm with its
+  running statistics, or with `bn_batch_statistics` those of `x` itself; no
+  noise (dropout and its relatives off)."""
+
+  def logits_fn(state: TrainState, x):
+    variables = {'params': state.params, 'batch_stats': state.batch_stats}
+    if bn_batch_statistics:
+      logits, _ = model.apply(variables, x, train=True, mutable=['batch_stats'],
+                              **no_noise())
+      return logits
+    return model.apply(variables, x, train=False)
+
+  return logits_fn
+
+
+def make_test_time_logits(model: nn.Module, *,
+                          views: Sequence[Callable] | None = None,
+                          bn_batch_statistics: bool = False):
+  """Returns `logits(state, x)` as evaluation sees them: the model's, or with
+  test-time `views` the log of the views' averaged predicted distribution."""
+  logits_fn = make_logits_fn(model, bn_batch_statistics=bn_batch_statistics)
+  if views is None:
+    return logits_fn
+
+  def averaged(state: TrainState, x):
+    probabilities = tta_predict(lambda v: logits_fn(state, v), x, views)
+    return jnp.log(jnp.maximum(probabilities, jnp.finfo(jnp.float32).tiny))
+
+  return averaged
+
+
 def make_eval_step(model: nn.Module, loss_fn: LossFn, *,
                    views: Sequence[Callable] | None = None,
                    bn_batch_statistics: bool = False):
@@ -111,23 +143,15 @@ def make_eval_step(model: nn.Module, loss_fn: LossFn, *,
   of the views are averaged, and the loss is the negative log-likelihood of
   that average.
   """
-
-  def logits_fn(state: TrainState, x):
-    variables = {'params': state.params, 'batch_stats': state.batch_stats}
-    if bn_batch_statistics:
-      logits, _ = model.apply(variables, x, train=True, mutable=['batch_stats'],
-                              **no_noise())
-      return logits
-    return model.apply(variables, x, train=False)
+  logits_fn = make_test_time_logits(model, views=views,
+                                    bn_batch_statistics=bn_batch_statistics)
 
   def eval_step(state: TrainState, x, y, mask):
     mask = mask.astype(jnp.float32)
+    logits = logits_fn(state, x)
     if views is None:
-      logits = logits_fn(state, x)
       losses = loss_fn(logits, y)
     else:
-      probabilities = tta_predict(lambda v: logits_fn(state, v), x, views)
-      logits = jnp.log(jnp.maximum(probabilities, jnp.finfo(jnp.float32).tiny))
       losses = -jnp.take_along_axis(logits, hard_labels(y)[:, None], -1)[:, 0]
     correct = (jnp.argmax(logits, -1) == hard_labels(y)).astype(jnp.float32)
     return {'loss_sum': jnp.sum(losses * mask),
@@ -135,3 +159,17 @@ def make_eval_step(model: nn.Module, loss_fn: LossFn, *,
             'count': jnp.sum(mask)}
 
   return eval_step
+
+
+def make_predict_step(model: nn.Module, *,
+                      views: Sequence[Callable] | None = None,
+                      bn_batch_statistics: bool = False):
+  """Returns `predict_step(state, x) -> int32 class ids`, the argmax of the
+  same logits as `make_eval_step`'s (so its accuracy is evaluation's)."""
+  logits_fn = make_test_time_logits(model, views=views,
+                                    bn_batch_statistics=bn_batch_statistics)
+
+  def predict_step(state: TrainState, x):
+    return jnp.argmax(logits_fn(state, x), -1).astype(jnp.int32)
+
+  return predict_step
