@@ -1,0 +1,370 @@
+"""`research recipe NAME`: the recipe for a new network, run on an experiment.
+
+  research recipe EXPERIMENT [--set key=value ...] [--steps STEP,...]
+      [--output-dir runs] [--results experiments/results/recipe_NAME.md]
+
+Runs, in order, on the experiment's config (with the overrides): the
+initial-loss check, overfitting a batch, the learning-rate range test and a
+coarse-to-fine search (`research.recipe`), prints each outcome, and writes
+them as JSON to OUTPUT_DIR/recipe_NAME/recipe.json (beside the search's runs
+and, without --results, the figures) and, with --results, as a markdown
+report. The exit code is 1 when a check failed (the initial loss is off, or
+the batch was never memorized).
+"""
+
+import argparse
+import dataclasses
+import pathlib
+import shlex
+import sys
+import time
+from typing import Any
+
+from research.tables import markdown_table, provenance
+
+STEPS = ('initial_loss', 'overfit', 'lr_range', 'coarse_to_fine')
+# Every option's default (the library's own, checked by the tests): the
+# command written into a report lists only the options that differ.
+DEFAULTS = {
+    'steps': ','.join(STEPS), 'output_dir': 'runs', 'results': None,
+    'tolerance': 0.25, 'loss_batches': 5,
+    'overfit_batches': 1, 'overfit_steps': 500,
+    'lr_min': 1e-6, 'lr_max': 10.0, 'lr_steps': 200, 'lr_rule': 'steepest',
+    'rounds': 3, 'points': 8, 'top_k': 3, 'epoch_fraction': 0.1,
+    'margin': 0.1, 'experiment_axes': False,
+}
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+  """Adds `recipe` to the `research` command's subparsers."""
+  p = subparsers.add_parser(
+      'recipe', help='the recipe for a new network: initial loss, overfit a '
+      'batch, learning-rate range test, coarse-to-fine search',
+      description=__doc__.split('\n\n', 2)[2],
+      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  p.add_argument('experiment')
+  p.add_argument('--set', action='append', metavar='KEY=VALUE',
+                 help='override a config value (as `research run`)')
+  p.add_argument('--steps', help=f'comma-separated, of {", ".join(STEPS)}')
+  p.add_argument('--output-dir', help="the JSON record and the search's runs "
+                 'go to OUTPUT_DIR/recipe_EXPERIMENT/')
+  p.add_argument('--results', metavar='FILE',
+                 help='write a markdown report there, its figures in '
+                 'figures/recipe_EXPERIMENT/ beside it')
+  g = p.add_argument_group('1. loss at initialization')
+  g.add_argument('--tolerance', type=float,
+                 help='relative distance from the expected loss that is flagged')
+  g.add_argument('--loss-batches', type=int, help='batches averaged')
+  g = p.add_argument_group('2. overfitting a batch')
+  g.add_argument('--overfit-batches', type=int,
+                 help='the first N batches of train.batch_size')
+  g.add_argument('--overfit-steps', type=int, help='steps at most')
+  g = p.add_argument_group('3. learning-rate range test')
+  g.add_argument('--lr-min', type=float, help='first learning rate')
+  g.add_argument('--lr-max', type=float, help='last learning rate')
+  g.add_argument('--lr-steps', type=int, help='steps from the first to the last')
+  g.add_argument('--lr-rule', help='suggestion: steepest or minimum')
+  g = p.add_argument_group('4. coarse-to-fine search')
+  g.add_argument('--rounds', type=int, help='rounds of random search')
+  g.add_argument('--points', type=int, help='points per round')
+  g.add_argument('--top-k', type=int, help='best points a round narrows to')
+  g.add_argument('--epoch-fraction', type=float,
+                 help='of train.num_epochs, the budget of a point')
+  g.add_argument('--margin', type=float, help='widening of the narrowed span, '
+                 'as a fraction of the current range (log space for log axes)')
+  g.add_argument('--experiment-axes', action='store_true',
+                 help="search the experiment's registered axes instead of the "
+                 "learning rate, a decade each side of the range test's "
+                 'suggestion')
+  p.set_defaults(**DEFAULTS, set=[])
+  return p
+
+
+def _log(line: str) -> None:
+  print(line, file=sys.stderr, flush=True)
+
+
+def _command(args) -> str:
+  words = ['research', 'recipe', args.experiment]
+  for item in args.set:
+    words += ['--set', item]
+  for key, default in DEFAULTS.items():
+    value = getattr(args, key)
+    if value != default:
+      flag = '--' + key.replace('_', '-')
+      words += [flag] if value is True else [flag, str(value)]
+  return ' '.join(shlex.quote(w) for w in words)
+
+
+def _check_arguments(args) -> list[str]:
+  """The steps to run; a bad argument raises ValueError before any runs."""
+  from research.recipe import lr_range  # pylint: disable=g-import-not-at-top
+  steps = [s.strip() for s in args.steps.split(',') if s.strip()]
+  unknown = [s for s in steps if s not in STEPS]
+  if unknown or not steps:
+    raise ValueError(f'--steps: unknown step(s) {", ".join(unknown) or "(none)"}'
+                     f'; known steps: {", ".join(STEPS)}')
+  for key in ('loss_batches', 'overfit_batches', 'overfit_steps', 'rounds',
+              'points', 'top_k'):
+    if getattr(args, key) < 1:
+      raise ValueError(f'--{key.replace("_", "-")}: {getattr(args, key)} '
+                       'must be >= 1')
+  for key in ('tolerance', 'margin'):
+    if not getattr(args, key) > 0:
+      raise ValueError(f'--{key}: {getattr(args, key)} must be > 0')
+  if not 0 < args.epoch_fraction <= 1:
+    raise ValueError(f'--epoch-fraction: {args.epoch_fraction} must be in '
+                     '(0, 1]')
+  if args.lr_rule not in lr_range.RULES:
+    raise ValueError(f'--lr-rule: unknown rule {args.lr_rule!r}; known: '
+                     f'{", ".join(lr_range.RULES)}')
+  if not 0 < args.lr_min < args.lr_max or args.lr_steps < 2:
+    raise ValueError('--lr-min, --lr-max, --lr-steps: need 0 < lr-min < '
+                     f'lr-max and at least 2 steps, got {args.lr_min}, '
+                     f'{args.lr_max}, {args.lr_steps}')
+  return steps
+
+
+@dataclasses.dataclass
+class _Run:
+  """What the steps share: the arguments, the config, where files go, and
+  the results so far (the search centres on the range test's suggestion)."""
+  args: argparse.Namespace
+  experiment: Any  # research.registry.Experiment
+  config: Any  # ml_collections.ConfigDict
+  output: pathlib.Path
+  figures: pathlib.Path
+  results: dict = dataclasses.field(default_factory=dict)
+  failed: list = dataclasses.field(default_factory=list)
+
+
+def _initial_loss(run: _Run) -> None:
+  from research import recipe  # pylint: disable=g-import-not-at-top
+  r = recipe.check_initial_loss(run.config, num_batches=run.args.loss_batches,
+                                tolerance=run.args.tolerance, warn=False)
+  print(('WARNING: ' if r.flagged else '') + r.message)
+  if r.penalty:
+    print(f'regularization terms at initialization: {r.penalty:.4g} (not in '
+          'the loss above)')
+  if r.flagged:
+    run.failed.append('initial_loss')
+  run.results['initial_loss'] = r
+
+
+def _overfit(run: _Run) -> None:
+  from research import plots, recipe  # pylint: disable=g-import-not-at-top
+  r = recipe.overfit_batches(run.config, num_batches=run.args.overfit_batches,
+                             max_steps=run.args.overfit_steps)
+  print(('' if r.reached else 'WARNING: ') + r.message)
+  plots.loss_curves({'training loss': r.step_losses},
+                    run.figures / 'overfit.png', ylabel='training loss',
+                    title=f'{run.args.experiment}: {r.num_examples} examples')
+  if not r.reached:
+    run.failed.append('overfit')
+  run.results['overfit'] = r
+
+
+def _lr_range(run: _Run) -> None:
+  from research import recipe  # pylint: disable=g-import-not-at-top
+  a = run.args
+  r = recipe.lr_range_test(run.config, lr_min=a.lr_min, lr_max=a.lr_max,
+                           num_steps=a.lr_steps, rule=a.lr_rule)
+  print(r.message)
+  path = recipe.plot_lr_range(r, run.figures / 'lr_range.png',
+                              title=f'{a.experiment}: learning-rate range test')
+  print(f'figure: {path}')
+  run.results['lr_range'] = r
+
+
+def _search_axes(run: _Run) -> dict:
+  from research import recipe  # pylint: disable=g-import-not-at-top
+  if run.args.experiment_axes:
+    return dict(run.experiment.axes)
+  center = getattr(run.results.get('lr_range'), 'suggested_lr', None)
+  return recipe.default_axes(run.config, center=center)
+
+
+def _coarse_to_fine(run: _Run) -> None:
+  from research import recipe  # pylint: disable=g-import-not-at-top
+  a = run.args
+  r = recipe.coarse_to_fine_search(
+      run.config, _search_axes(run), output_dir=run.output / 'coarse_to_fine',
+      rounds=a.rounds, points_per_round=a.points, top_k=a.top_k,
+      margin=a.margin, epoch_fraction=a.epoch_fraction, seed=run.config.seed,
+      log=_log)
+  for rd in r.rounds:
+    ranges = ', '.join(f'{k} {v}' for k, v in rd.ranges.items())
+    print(f'round {rd.index}: {ranges}; best {r.metric} '
+          f'{_fmt(rd.best_score)} at {_point(rd.best_point)}')
+  print(f'best: {r.metric} {_fmt(r.best_score)} at {_point(r.best_point)} '
+        f'(round {r.best_round}); next: {_next_command(run.args, r)}')
+  run.results['coarse_to_fine'] = r
+
+
+_STEP_FUNCTIONS = {'initial_loss': _initial_loss, 'overfit': _overfit,
+                   'lr_range': _lr_range, 'coarse_to_fine': _coarse_to_fine}
+_TITLES = {'initial_loss': '1. loss at initialization',
+           'overfit': '2. overfitting a batch',
+           'lr_range': '3. learning-rate range test',
+           'coarse_to_fine': '4. coarse-to-fine search'}
+
+
+def cmd_recipe(args) -> int:
+  """Runs the recipe's steps; returns 0, 1 when a check failed, 2 on a bad
+  argument. A bad --set raises ConfigError (the CLI reports it)."""
+  # Imported here: `research --help` should not wait for JAX.
+  from launch import trials as trials_lib  # pylint: disable=g-import-not-at-top
+  from research import config as config_lib  # pylint: disable=g-import-not-at-top
+  from research.recipe import coarse_to_fine  # pylint: disable=g-import-not-at-top
+  from research.tracking import jsonio  # pylint: disable=g-import-not-at-top
+
+  try:
+    steps = _check_arguments(args)
+  except ValueError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  started = time.perf_counter()
+  experiment = trials_lib.load_registry().get(args.experiment)
+  config = config_lib.apply_overrides(experiment.config(), args.set)
+  config_lib.validate(config)
+  if 'coarse_to_fine' in steps and args.experiment_axes:
+    coarse_to_fine.check_axes(experiment.axes, config)
+  name = f'recipe_{args.experiment}'
+  output = pathlib.Path(args.output_dir) / name
+  figures = (pathlib.Path(args.results).parent / 'figures' / name
+             if args.results else output)
+  run = _Run(args, experiment, config, output, figures)
+  for step in steps:
+    print(f'== {_TITLES[step]}', flush=True)
+    _STEP_FUNCTIONS[step](run)
+
+  wall_s = time.perf_counter() - started
+  command = _command(args)
+  record = {'experiment': args.experiment, 'command': command,
+            'overrides': list(args.set), 'wall_time_s': wall_s,
+            'failed': run.failed,
+            **{k: v.to_dict() for k, v in run.results.items()}}
+  output.mkdir(parents=True, exist_ok=True)
+  jsonio.atomic_write_text(output / 'recipe.json',
+                           jsonio.dumps(record, indent=1))
+  print(f'record: {output / "recipe.json"} ({wall_s:.0f} s)')
+  if args.results:
+    path = pathlib.Path(args.results)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(report(run, command=command, wall_time_s=wall_s))
+    print(f'report: {path}')
+  return 1 if run.failed else 0
+
+
+# --------------------------------------------------------------------------
+# The markdown report
+
+
+def _fmt(value, spec: str = '.4g') -> str:
+  return 'n/a' if value is None else format(value, spec)
+
+
+def _point(point: dict) -> str:
+  return ' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}'
+                  for k, v in point.items())
+
+
+def _next_command(args, result) -> str:
+  """`research run` at the search's best point."""
+  sets = [*args.set, *_point(result.best_point).split()]
+  return ' '.join(['research run', args.experiment,
+                   *(f'--set {shlex.quote(s)}' for s in sets)])
+
+
+def _sentence(text: str) -> str:
+  text = text.rstrip('.')
+  return text[:1].upper() + text[1:] + '.'
+
+
+def _initial_loss_section(r, figures: str) -> list[str]:
+  del figures  # no figure
+  table = [[f'{r.loss_name} {r.loss:.4g}', _fmt(r.expected),
+            _fmt(r.relative_error, '.1%'), f'{r.tolerance:.0%}',
+            f'{r.accuracy:.1%}', f'{r.penalty:.4g}',
+            'flagged' if r.flagged else 'ok']]
+  return ['## 1. Loss at initialization', '', markdown_table(
+      ['loss', 'expected', 'relative error', 'tolerance', 'accuracy',
+       'regularization terms', 'verdict'], table), '',
+          f'Mean over {len(r.batch_losses)} batches of the training split, '
+          'without dropout; regularization terms are not part of it. '
+          + _sentence(r.message)]
+
+
+def _overfit_section(r, figures: str) -> list[str]:
+  batches = f'{r.num_batches} batch' + ('es' if r.num_batches > 1 else '')
+  table = [[f'{r.num_examples} ({batches})', r.max_steps,
+            f'{r.learning_rate:.3g}', _fmt(r.steps_to_fit, 'd'),
+            f'{r.final_loss:.4g}', f'{r.final_accuracy:.1%}']]
+  return ['## 2. Overfitting a small batch', '', markdown_table(
+      ['examples', 'steps at most', 'learning rate', 'steps to 100%',
+       'final loss', 'final accuracy'], table), '',
+          'Regularization, dropout, augmentation and early stopping off. '
+          + _sentence(r.message), '', f'![overfit]({figures}/overfit.png)']
+
+
+def _lr_range_section(r, figures: str) -> list[str]:
+  stopped = ('no' if r.stopped_at is None else
+             f'step {r.stopped_at} (lr {r.learning_rates[r.stopped_at]:.3g})')
+  table = [[f'{r.lr_min:.3g} to {r.lr_max:.3g}', r.num_steps, stopped,
+            _fmt(r.minimum_lr, '.3g'), _fmt(r.steepest_lr, '.3g'),
+            f'**{_fmt(r.suggested_lr, ".3g")}** ({r.rule})']]
+  return ['## 3. Learning-rate range test', '', markdown_table(
+      ['range', 'steps', 'stopped', 'lowest loss at', 'steepest descent at',
+       'suggested'], table), '',
+          'Smith (2017): the learning rate grows geometrically, one value per '
+          'training step; the loss is smoothed by a bias-corrected moving '
+          f'average (beta {r.beta:g}) and the test stops when that exceeds '
+          f'{r.divergence_factor:g}x its minimum. ' + _sentence(r.message), '',
+          f'![learning-rate range test]({figures}/lr_range.png)']
+
+
+def _coarse_to_fine_section(r, figures: str) -> list[str]:
+  del figures  # no figure
+  better = 'higher' if r.mode == 'max' else 'lower'
+  lines = ['## 4. Coarse-to-fine search', '',
+           f'Random search; every point trains for {r.rounds[0].epochs} '
+           f'epoch(s), each round as one vmapped population, ranked by '
+           f'`{r.metric}` ({better} is better); each next round narrows the '
+           'axes to the span of the best points.', '', markdown_table(
+               ['round', 'range', 'points', f'best {r.metric}', 'at',
+                'wall time'],
+               [[rd.index, '; '.join(f'`{k}` {v}' for k, v in rd.ranges.items()),
+                 len(rd.points), _fmt(rd.best_score), _point(rd.best_point),
+                 f'{rd.wall_time_s:.0f} s'] for rd in r.rounds])]
+  for rd in r.rounds:
+    keys = list(rd.ranges)
+    rows = [[rank + 1, *(_fmt(rd.points[i][k]) for k in keys),
+             'diverged' if rd.scores[i] is None else _fmt(rd.scores[i])]
+            for rank, i in enumerate(rd.order)]
+    lines += ['', f'Round {rd.index}:', '',
+              markdown_table(['rank', *keys, r.metric], rows)]
+  lines += ['', f'Best: {_point(r.best_point)}, {r.metric} '
+            f'{_fmt(r.best_score)} (round {r.best_round}).']
+  return lines
+
+
+_SECTIONS = {'initial_loss': _initial_loss_section,
+             'overfit': _overfit_section, 'lr_range': _lr_range_section,
+             'coarse_to_fine': _coarse_to_fine_section}
+
+
+def report(run: _Run, *, command: str, wall_time_s: float) -> str:
+  """The recipe's outcome as markdown, figures linked relative to it."""
+  figures = f'figures/recipe_{run.args.experiment}'
+  lines = [f'# The recipe on {run.args.experiment}', '',
+           f'{_sentence(run.experiment.description)} The checks of the recipe '
+           "for a new network, in order, on the experiment's config with the "
+           'overrides of the command below (`research.recipe`).']
+  for step, result in run.results.items():
+    lines += ['', *_SECTIONS[step](result, figures)]
+  if 'coarse_to_fine' in run.results:
+    lines += ['', 'Next: `' + _next_command(
+        run.args, run.results['coarse_to_fine']) + '`']
+  lines += ['', '## Provenance', '',
+            provenance(command, wall_time_s, seeds=[run.config.seed]), '']
+  return '\n'.join(lines)
