@@ -1,0 +1,302 @@
+"""Learning-rate schedules at one learning rate, with and without warmup.
+
+    research sweep schedules --launcher population --seeds 3
+    research sweep schedules_step --launcher population --seeds 3
+    research table schedules
+
+MNIST-1D with the quickstart's residual MLP, SGD with momentum 0.9 at a peak
+rate of 0.1 (high enough that a constant rate ends noisy), batch 100, 60
+epochs. The axes are the schedules of research/optim/schedules.py (constant,
+cosine, linear, inverse_sqrt, sgdr) times linear warmup over 0 or 5 epochs.
+The 'step' schedule needs `optimizer.schedule.step_epochs`, which every other
+schedule must leave at its default (the schedule config rejects a key its
+schedule ignores), and a sweep is the product of its axes: so the step
+schedule (rate / 10 at epochs 30 and 45) trains in its own registered
+experiment, `schedules_step`, this config over the warmup axis alone. The
+`schedules` report reads its records too, from beside its own. Population
+launcher: the seeds of each point train as one vmapped program.
+"""
+
+import pathlib
+
+import numpy as np
+
+from research import tables
+from research.config import base_config
+from research.registry import register
+from research.search import Discrete
+
+SCHEDULE_NAMES = ('constant', 'cosine', 'linear', 'inverse_sqrt', 'sgdr')
+WARMUP_EPOCHS = (0.0, 5.0)
+NUM_EPOCHS = 60
+# The step schedule: the rate / 10 at half and at three quarters of the run.
+STEP_EPOCHS = (30.0, 45.0)
+STEP_EXPERIMENT = 'schedules_step'
+LEVEL = 0.95
+
+
+# --------------------------------------------------------------------------
+# The rates, from the project's schedule builder.
+
+
+def schedule_config(name: str, warmup_epochs: float):
+  """The `optimizer.schedule` section of `name` with `warmup_epochs` (and
+  STEP_EPOCHS for 'step')."""
+  c = base_config().optimizer.schedule
+  c.name = name
+  c.warmup_epochs = float(warmup_epochs)
+  if name == 'step':
+    c.step_epochs = STEP_EPOCHS
+  return c
+
+
+def learning_rates(name: str, warmup_epochs: float, *, peak: float,
+                   steps_per_epoch: int, num_epochs: int) -> np.ndarray:
+  """The rate at steps 0 .. num_epochs * steps_per_epoch - 1."""
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from research.optim.schedules import build_schedule  # pylint: disable=g-import-not-at-top
+  schedule = build_schedule(schedule_config(name, warmup_epochs), peak,
+                            steps_per_epoch=steps_per_epoch,
+                            num_epochs=num_epochs)
+  steps = jnp.arange(num_epochs * steps_per_epoch)
+  if not callable(schedule):  # constant without warmup: the float itself
+    return np.full(steps.shape, float(schedule))
+  # Every schedule is elementwise in the step: one call on all of them,
+  # without compiling it.
+  return np.asarray(schedule(steps), dtype=np.float64)
+
+
+def plot_rates(rates: dict[tuple[str, float], np.ndarray], path,
+               steps_per_epoch: int) -> None:
+  """Rate against step, a panel per warmup length, a color per schedule."""
+  from research import plots  # pylint: disable=g-import-not-at-top  (matplotlib)
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  names = list(dict.fromkeys(name for name, _ in rates))
+  warmups = list(dict.fromkeys(warmup for _, warmup in rates))
+  fig, axes = plt.subplots(1, len(warmups), sharey=True, squeeze=False,
+                           figsize=(plots.FIGSIZE[0] * len(warmups),
+                                    plots.FIGSIZE[1] * 0.8))
+  for ax, warmup in zip(axes[0], warmups):
+    for name in (n for n in names if (n, warmup) in rates):
+      lr = rates[(name, warmup)]
+      ax.plot(np.arange(len(lr)), lr, linewidth=1.3, label=name,
+              color=plots.style(names.index(name))['color'])
+    ax.set_title(f'warmup {warmup:g} epochs' if warmup else 'no warmup')
+    ax.set_xlabel(f'step ({steps_per_epoch} steps per epoch)')
+    ax.grid(True, alpha=0.3)
+  axes[0][0].set_ylabel('learning rate')
+  axes[0][-1].legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.02, 1.0))
+  _save(fig, path)
+
+
+def _save(fig, path) -> None:
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fig.savefig(path, dpi=120, bbox_inches='tight')
+  plt.close(fig)
+
+
+# --------------------------------------------------------------------------
+# The report.
+
+
+def _value(record: dict, dotted: str):
+  node = record['config']
+  for part in dotted.split('.'):
+    node = node[part]
+  return node
+
+
+def _label(name: str, warmup: float) -> str:
+  return name + (f' + warmup {warmup:g}' if warmup else '')
+
+
+def point_results(records) -> dict[tuple[str, float], dict]:
+  """{(schedule, warmup epochs): {'test', 'train_loss', 'left_out'}}: the
+  final test accuracies and train losses of each point's finished runs and
+  how many runs did not finish, in the order of the axes (step last)."""
+  results = {}
+  for r in records:
+    if not r.get('config'):
+      continue
+    key = (_value(r, 'optimizer.schedule.name'),
+           float(_value(r, 'optimizer.schedule.warmup_epochs')))
+    point = results.setdefault(key, {'test': [], 'train_loss': [], 'left_out': 0})
+    final = r.get('final') or {}
+    if r.get('status') in tables.FINISHED and 'test/accuracy' in final:
+      point['test'].append(final['test/accuracy'])
+      point['train_loss'] += [final['train/loss']] if 'train/loss' in final else []
+    else:
+      point['left_out'] += 1
+  order = {n: i for i, n in enumerate((*SCHEDULE_NAMES, 'step'))}
+  return dict(sorted(results.items(),
+                     key=lambda kv: (order.get(kv[0][0], len(order)), kv[0])))
+
+
+def step_records(records) -> list[dict]:
+  """The records of `schedules_step` beside these ones: in
+  <output_dir>/schedules_step/*/trial.json for each <output_dir> that the
+  records were read from."""
+  from research.tracking import jsonio  # pylint: disable=g-import-not-at-top
+  output_dirs = {pathlib.Path(r.get('record_dir') or r['run_dir']).parent.parent
+                 for r in records if r.get('record_dir') or r.get('run_dir')}
+  found = []
+  for output_dir in sorted(output_dirs):
+    for path in sorted(output_dir.glob(f'{STEP_EXPERIMENT}/*/trial.json')):
+      try:
+        found.append({**jsonio.read_json(path), 'record_dir': str(path.parent)})
+      except ValueError:  # a torn file: the step experiment's own table says so
+        continue
+  return found
+
+
+def _test_examples(records) -> int | None:
+  sizes = [(r.get('data') or {}).get('test') for r in records]
+  sizes = [s for s in sizes if s]
+  return max(sizes) if sizes else None
+
+
+def half_width_points(accuracy: float, n_test: int) -> float:
+  """Half the width of the 95% interval of one run's test error, in points."""
+  from research.metrics import error_interval  # pylint: disable=g-import-not-at-top
+  low, high = error_interval((1 - accuracy) * n_test, n_test, LEVEL)
+  return 100 * (high - low) / 2
+
+
+def reading(results: dict[tuple[str, float], dict], n_test: int | None) -> list[str]:
+  """Sentences read off the numbers: best and worst point and whether their
+  gap is above test-set noise, the training losses against the constant
+  rate's, and what warmup changes."""
+  means = {k: float(np.mean(v['test'])) for k, v in results.items() if v['test']}
+  if not means:
+    return ['No run finished: nothing to read.']
+  best, worst = max(means, key=means.get), min(means, key=means.get)
+  gap = 100 * (means[best] - means[worst])
+  lines = [f'Highest mean test accuracy: {_label(*best)} ({100 * means[best]:.1f}%); '
+           f'lowest: {_label(*worst)} ({100 * means[worst]:.1f}%), '
+           f'{gap:.1f} points apart.']
+  # Two accuracies differ beyond test-set noise when their 95% intervals
+  # do not overlap: by more than the two half-widths together.
+  noise = 2 * half_width_points(means[best], n_test) if n_test else None
+  if noise is not None:
+    verdict = 'beyond' if gap > noise else 'within'
+    lines.append(f'One run\'s test accuracy on {n_test} examples is known to about '
+                 f'±{noise / 2:.1f} points (95% interval), so that gap is {verdict} '
+                 f'test-set noise (two intervals stop overlapping {noise:.1f} points apart).')
+  losses = {k: float(np.mean(v['train_loss'])) for k, v in results.items()
+            if v['train_loss']}
+  for warmup in WARMUP_EPOCHS:
+    base = losses.get(('constant', warmup))
+    others = {k: v for k, v in losses.items() if k[1] == warmup and k[0] != 'constant'}
+    if base is None or not others:
+      continue
+    lower = sorted((v, k[0]) for k, v in others.items() if v < base)
+    higher = sorted(k[0] for k, v in others.items() if v >= base)
+    text = (f'{"With" if warmup else "Without"} warmup, the constant rate ends at a '
+            f'training loss of {base:.3g}')
+    if lower:
+      text += '; ' + ', '.join(f'{n} {v:.3g} ({base / v:.0f}x lower)' for v, n in lower)
+    if higher:
+      text += f'; not below it: {", ".join(higher)}'
+    lines.append(text + '.')
+  deltas = {name: 100 * (means[(name, w)] - means[(name, 0.0)])
+            for name in (*SCHEDULE_NAMES, 'step') for w in WARMUP_EPOCHS[1:]
+            if (name, w) in means and (name, 0.0) in means}
+  if deltas:
+    text = (f'Warmup changes the mean test accuracy by '
+            f'{", ".join(f"{d:+.1f} ({n})" for n, d in deltas.items())} points')
+    if noise is not None:
+      beyond = [n for n, d in deltas.items() if abs(d) > noise]
+      text += (f'; beyond test-set noise only for {", ".join(beyond)}' if beyond
+               else '; every change is within test-set noise')
+    lines.append(text + '.')
+  return lines
+
+
+def report(inputs: tables.TableInputs) -> str:
+  finished = [r for r in inputs.records if r.get('status') in tables.FINISHED
+              and r.get('epochs') and r.get('steps')]
+  if not finished:
+    return '## Schedules\n\nNo finished run: no figure and no reading.'
+  some = finished[0]
+  steps_per_epoch = int(some['steps']) // int(some['epochs'])
+  num_epochs = int(_value(some, 'train.num_epochs'))
+  peak = float(_value(some, 'optimizer.learning_rate'))
+  rates = {}
+  for name in (*SCHEDULE_NAMES, 'step'):
+    for warmup in WARMUP_EPOCHS:
+      rates[(name, warmup)] = learning_rates(
+          name, warmup, peak=peak, steps_per_epoch=steps_per_epoch,
+          num_epochs=num_epochs)
+  step = step_records(inputs.records)
+  results = point_results([*inputs.records, *step])
+  rows = []
+  for (name, warmup), r in results.items():
+    if (name, warmup) not in rates:  # a warmup set from the command line
+      rates[(name, warmup)] = learning_rates(
+          name, warmup, peak=peak, steps_per_epoch=steps_per_epoch,
+          num_epochs=num_epochs)
+    end = rates[(name, warmup)][-1] / peak
+    rows.append((name, f'{warmup:g}', len(r['test']) or '—',
+                 tables.mean_std(r['train_loss'], scale=1.0, digits=4),
+                 tables.mean_std(r['test']), f'{end:.3g}', r['left_out'] or ''))
+  table = tables.markdown_table(
+      ['schedule', 'warmup epochs', 'runs', 'final train loss', 'test acc. %',
+       'last lr / peak', 'not finished'], rows, align='lrrrrrr')
+  plot_rates(rates, inputs.figures_dir / 'learning_rates.png', steps_per_epoch)
+  name = inputs.experiment
+  return f"""## Learning rate against step
+
+Every schedule of `research/optim/schedules.py` at peak rate {peak:g} over
+{num_epochs} epochs of {steps_per_epoch} steps, computed by the project's
+`build_schedule`; on the right with linear warmup from 0 over {WARMUP_EPOCHS[-1]:g} epochs.
+The 'step' schedule (rate / 10 at epochs {', '.join(f'{e:g}' for e in STEP_EPOCHS)}) is
+the `{STEP_EXPERIMENT}` experiment (`research sweep {STEP_EXPERIMENT} ...`; {len(step)}
+records found beside these): its `step_epochs` cannot differ from the default in
+the step points of one sweep only.
+
+![learning rates](figures/{name}/learning_rates.png)
+
+## Final training loss and test accuracy per schedule
+
+Means ± std over seeds of the model at the end of training (evaluation mode);
+"last lr / peak" is the rate of the final step over the peak, from the figure.
+
+{table}
+
+## Reading
+
+{chr(10).join('- ' + line for line in reading(results, _test_examples([*finished, *step])))}"""
+
+
+@register('schedules',
+          description='Learning-rate schedules (constant, cosine, linear, inverse sqrt, SGDR) x warmup 0 / 5 epochs: MNIST-1D residual MLP, SGD + momentum 0.9 at peak lr 0.1, 60 epochs',
+          reference='Loshchilov & Hutter 2017 (SGDR); Goyal et al. 2017 (warmup); Vaswani et al. 2017 (inverse sqrt)',
+          axes={'optimizer.schedule.name': Discrete(SCHEDULE_NAMES),
+                'optimizer.schedule.warmup_epochs': Discrete(WARMUP_EPOCHS)},
+          report=report)
+def get_config():
+  c = base_config()
+  c.data.name = 'mnist1d'
+  c.model.hidden = (100, 100)
+  c.model.residual = True
+  c.model.init = 'pytorch'
+  c.optimizer.name = 'momentum'
+  c.optimizer.momentum = 0.9
+  c.optimizer.learning_rate = 0.1
+  c.train.batch_size = 100
+  c.train.num_epochs = NUM_EPOCHS
+  c.train.monitor = ''  # the schedule runs to its end: the final model counts
+  c.train.checkpoint_every_epochs = NUM_EPOCHS
+  return c
+
+
+@register(STEP_EXPERIMENT,
+          description='The step schedule (lr / 10 at epochs 30 and 45) of the `schedules` experiment, with and without warmup; its records join the `schedules` report',
+          reference='the `schedules` experiment',
+          axes={'optimizer.schedule.warmup_epochs': Discrete(WARMUP_EPOCHS)})
+def get_step_config():
+  c = get_config()
+  c.optimizer.schedule.name = 'step'
+  c.optimizer.schedule.step_epochs = STEP_EPOCHS
+  return c

@@ -1,0 +1,391 @@
+"""The schedules, batch_size, early_stopping, search and universal_approximation
+experiments: their configs and axes, their reports on fabricated records
+(expected cells computed here with NumPy / SciPy), the §8 simulation against
+its formula, and universal approximation at tiny sizes."""
+
+import json
+import math
+import pathlib
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from experiments import batch_size, early_stopping, schedules, search
+from experiments import universal_approximation as ua
+from launch import sweep
+from launch.trials import Trial, load_registry
+from research import config as config_lib
+from research.tables import TableInputs
+
+TRAINABLE = ('schedules', 'schedules_step', 'batch_size', 'early_stopping', 'search')
+MNIST1D = {'train': 4000, 'dev': 0, 'test': 1000}
+
+
+def _mean_std(xs) -> str:
+  xs = 100 * np.asarray(xs, dtype=np.float64)
+  return f'{xs.mean():.2f} ± {xs.std(ddof=1):.2f}'
+
+
+def fake_record(root: pathlib.Path, trial: Trial, *, status='done', final=None,
+                best=None, epochs=None, steps=None, rows=(), data=MNIST1D) -> dict:
+  """A trial.json record as `research table` reads it, written with the
+  run's metrics.jsonl (from `rows`) into a run directory under `root`."""
+  config = trial.config(root)
+  run_dir = root / trial.experiment / f'seed{trial.seed}-{abs(hash(trial)) % 10**8}'
+  run_dir.mkdir(parents=True)
+  (run_dir / 'metrics.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in rows))
+  record = {'status': status, 'experiment': trial.experiment, 'seed': trial.seed,
+          'overrides': list(trial.overrides), 'run_dir': str(run_dir),
+          'record_dir': str(run_dir), 'config': json.loads(json.dumps(config.to_dict())),
+          'final': final or {}, 'best': best, 'epochs': epochs, 'steps': steps,
+          'data': dict(data), 'wall_time_s': 1.0}
+  (run_dir / 'trial.json').write_text(json.dumps(record))
+  return record
+
+
+def _inputs(tmp_path, name, records, sweeps=()) -> TableInputs:
+  return TableInputs(experiment=name, records=records, sweeps=list(sweeps),
+                     figures_dir=tmp_path / 'figures' / name, log=lambda line: None)
+
+
+def _row(text: str, *cells) -> bool:
+  return ('| ' + ' | '.join(str(c) for c in cells) + ' |') in text.splitlines()
+
+
+def _cells(text: str, *first) -> list[str]:
+  """The cells of the markdown row that starts with `first`."""
+  start = '| ' + ' | '.join(str(c) for c in first) + ' |'
+  rows = [line for line in text.splitlines() if line.startswith(start)]
+  assert len(rows) == 1, (start, rows)
+  return [c.strip() for c in rows[0].strip('|').split('|')]
+
+
+# --------------------------------------------------------------------------
+# Configs and axes.
+
+
+@pytest.mark.parametrize('name', TRAINABLE)
+def test_registered_config_validates(name):
+  config = load_registry().get(name).config()
+  config_lib.validate(config)
+  assert config.experiment == name
+  assert config.data.name == 'mnist1d'  # generated locally: no data directory
+
+
+def test_schedules_axes_expand_to_every_schedule_with_and_without_warmup():
+  trials = sweep.expand('schedules', search='grid', seeds=(0, 1))
+  points = {(t.config('runs').optimizer.schedule.name,
+             t.config('runs').optimizer.schedule.warmup_epochs) for t in trials}
+  assert points == {(n, w) for n in ('constant', 'cosine', 'linear', 'inverse_sqrt', 'sgdr')
+                    for w in (0.0, 5.0)}
+  assert len(trials) == 20
+  step = [t.config('runs').optimizer.schedule for t in sweep.expand('schedules_step')]
+  assert {(c.name, c.step_epochs, c.warmup_epochs) for c in step} == {
+      ('step', (30.0, 45.0), 0.0), ('step', (30.0, 45.0), 5.0)}
+
+
+def test_batch_size_axes_are_batches_times_four_rules():
+  trials = sweep.expand('batch_size', search='grid')
+  configs = [t.config('runs') for t in trials]
+  points = {(c.train.batch_size, c.optimizer.reference_batch_size,
+             c.optimizer.schedule.warmup_epochs) for c in configs}
+  assert points == {(b, r, w) for b in (32, 64, 128, 256, 512, 1024, 2048)
+                    for r in (0, 32) for w in (0.0, 5.0)}
+  assert {c.optimizer.name for c in configs} == {'momentum'}
+  assert {batch_size.rule_name(*p[1:]) for p in points} == set(batch_size.RULES.values())
+
+
+def test_early_stopping_axes_are_patiences_on_a_dev_metric():
+  trials = sweep.expand('early_stopping', search='grid')
+  configs = [t.config('runs') for t in trials]
+  assert sorted(c.train.patience for c in configs) == [0, 5, 20]
+  assert all(c.data.dev_size > 0 and c.train.monitor == 'dev/accuracy'
+             and c.regularization.l2 == 0 and c.model.dropout == 0 for c in configs)
+
+
+def test_search_grid_tries_three_rates_and_random_search_nine():
+  grid = [t.config('runs').optimizer for t in sweep.expand('search', search='grid')]
+  assert len(grid) == 9
+  rates = sorted({o.learning_rate for o in grid})
+  # The centres of three equal thirds of [1e-4, 1e-1] in log space.
+  np.testing.assert_allclose(np.log10(rates), [-3.5, -2.5, -1.5])
+  assert len({o.weight_decay for o in grid}) == 3
+  random = [t.config('runs').optimizer
+            for t in sweep.expand('search', search='random', num_trials=9)]
+  assert len({o.learning_rate for o in random}) == 9
+  assert all(1e-4 <= o.learning_rate <= 1e-1 and 1e-6 <= o.weight_decay <= 1e-5
+             for o in random)
+
+
+def test_search_sweeps_train_as_one_population_each():
+  from launch.population import plan
+  for kind, n in (('grid', None), ('random', 27)):
+    configs = [t.config('runs') for t in sweep.expand('search', search=kind, num_trials=n)]
+    assert plan(configs) == [list(range(len(configs)))]
+
+
+# --------------------------------------------------------------------------
+# schedules
+
+
+def test_schedule_rates_follow_their_formulas():
+  peak, per_epoch, epochs = 0.1, 4, 10
+  total, warmup = per_epoch * epochs, 5 * per_epoch
+  s = np.arange(total)
+  cosine = schedules.learning_rates('cosine', 0.0, peak=peak, steps_per_epoch=per_epoch,
+                                    num_epochs=epochs)
+  np.testing.assert_allclose(cosine, peak * 0.5 * (1 + np.cos(np.pi * s / total)),
+                             rtol=1e-5, atol=1e-7)
+  linear = schedules.learning_rates('linear', 5.0, peak=peak, steps_per_epoch=per_epoch,
+                                    num_epochs=epochs)
+  expected = np.where(s < warmup, peak * s / warmup,
+                      peak * (1 - (s - warmup) / (total - warmup)))
+  np.testing.assert_allclose(linear, expected, rtol=1e-5, atol=1e-7)
+  constant = schedules.learning_rates('constant', 0.0, peak=peak,
+                                      steps_per_epoch=per_epoch, num_epochs=epochs)
+  np.testing.assert_array_equal(constant, np.full(total, peak))
+
+
+def test_schedules_report_rows_reading_and_figure(tmp_path):
+  rng = np.random.default_rng(0)
+  points = {('constant', 0.0): (0.60, 0.2), ('cosine', 0.0): (0.66, 0.006),
+            ('cosine', 5.0): (0.67, 0.005)}
+  records, expected = [], {}
+  for (name, warmup), (acc, loss) in points.items():
+    overrides = (f'optimizer.schedule.name={name!r}',
+                 f'optimizer.schedule.warmup_epochs={warmup!r}')
+    accs, losses = acc + 0.01 * rng.random(2), loss * (1 + rng.random(2))
+    expected[(name, warmup)] = (accs, losses)
+    for seed in (0, 1):
+      records.append(fake_record(
+          tmp_path, Trial('schedules', overrides, seed), epochs=60, steps=2400,
+          final={'test/accuracy': accs[seed], 'train/loss': losses[seed]}))
+  records.append(fake_record(tmp_path, Trial('schedules', overrides, 2), status='failed'))
+  # The step schedule's runs, a sibling experiment, are found on disk.
+  step_accs = np.array([0.64, 0.65])
+  for seed, acc in enumerate(step_accs):
+    fake_record(tmp_path, Trial('schedules_step', ('optimizer.schedule.warmup_epochs=0.0',), seed),
+                epochs=60, steps=2400, final={'test/accuracy': acc, 'train/loss': 0.01})
+  text = schedules.report(_inputs(tmp_path, 'schedules', records))
+
+  assert (tmp_path / 'figures' / 'schedules' / 'learning_rates.png').stat().st_size > 0
+  total, warm = 2400, 5 * 40
+  last = {('constant', 0.0): 1.0,
+          ('cosine', 0.0): 0.5 * (1 + math.cos(math.pi * (total - 1) / total)),
+          ('cosine', 5.0): 0.5 * (1 + math.cos(math.pi * (total - 1 - warm) / (total - warm)))}
+  for (name, warmup), (accs, losses) in expected.items():
+    cells = _cells(text, name, f'{warmup:g}')
+    assert cells[2:5] == ['2', f'{losses.mean():.4f} ± {losses.std(ddof=1):.4f}',
+                          _mean_std(accs)]
+    # float32: 1 + cos near pi keeps about 1e-7 of absolute precision.
+    assert float(cells[5]) == pytest.approx(last[(name, warmup)], abs=2e-7)
+    assert cells[6] == ('1' if (name, warmup) == ('cosine', 5.0) else '')
+  cells = _cells(text, 'step', '0')
+  assert cells[2:5] == ['2', '0.0100 ± 0.0000', _mean_std(step_accs)]
+  assert float(cells[5]) == pytest.approx(0.01, rel=1e-5)  # two drops of 10x
+  best = max(expected, key=lambda k: expected[k][0].mean())
+  assert best == ('cosine', 5.0)
+  assert 'Highest mean test accuracy: cosine + warmup 5' in text
+  assert 'lowest: constant (' in text
+  low, high = stats.beta.ppf([0.025, 0.975], (1 - expected[best][0].mean()) * 1000 + 1,
+                             expected[best][0].mean() * 1000 + 1)
+  assert f'±{100 * (high - low) / 2:.1f} points' in text
+
+
+# --------------------------------------------------------------------------
+# batch_size
+
+
+def test_batch_size_report_rows_and_figure(tmp_path):
+  rules = {(0, 0.0): 0.6, (0, 5.0): 0.61, (32, 0.0): 0.62, (32, 5.0): 0.63}
+  records, cells = [], {}
+  for b in (32, 2048):
+    for (ref, warmup), acc in rules.items():
+      overrides = (f'train.batch_size={b}', f'optimizer.reference_batch_size={ref}',
+                   f'optimizer.schedule.warmup_epochs={warmup!r}')
+      accs = [acc - b / 1e4, acc - b / 1e4 + 0.01]
+      for seed, a in enumerate(accs):
+        records.append(fake_record(
+            tmp_path, Trial('batch_size', overrides, seed),
+            final={'test/accuracy': a, 'train/loss': 1 - a}))
+      cells[(b, ref, warmup)] = _mean_std(accs)
+  diverged = Trial('batch_size', ('train.batch_size=2048', 'optimizer.reference_batch_size=32',
+                                  'optimizer.schedule.warmup_epochs=0.0'), 2)
+  records.append(fake_record(tmp_path, diverged, status='diverged'))
+  cells[(2048, 32, 0.0)] += ' (1 not finished)'
+  text = batch_size.report(_inputs(tmp_path, 'batch_size', records))
+
+  assert (tmp_path / 'figures' / 'batch_size' / 'accuracy_against_batch.png').stat().st_size > 0
+  for b in (32, 2048):
+    per_epoch = 4000 // b
+    assert _row(text, b, per_epoch, 30 * per_epoch, '0.02', f'{0.02 * b / 32:g}',
+                *(cells[(b, *rule)] for rule in rules))
+  assert 'scaled lr: runs that did not finish (diverged or failed) at batch 2048.' in text
+
+
+def test_largest_batch_within_noise():
+  n = 1000
+  low, high = stats.beta.ppf([0.025, 0.975], 0.35 * n + 1, 0.65 * n + 1)
+  noise = high - low
+  by_batch = {32: {'test': [0.65], 'left_out': 0},
+              64: {'test': [0.65 - 0.9 * noise], 'left_out': 0},
+              128: {'test': [0.65 - 1.1 * noise], 'left_out': 0},
+              256: {'test': [0.65], 'left_out': 0}}
+  assert batch_size.largest_within_noise(by_batch, n) == 64
+  by_batch[64]['left_out'] = 1  # a diverged run ends the range
+  assert batch_size.largest_within_noise(by_batch, n) == 32
+
+
+# --------------------------------------------------------------------------
+# early_stopping
+
+# Dev accuracy best at epoch 7; dev loss lowest at epoch 4.
+DEV_ACCURACY = [0.30, 0.40, 0.50, 0.55, 0.60, 0.62, 0.64, 0.63, 0.63, 0.62, 0.64, 0.63]
+DEV_LOSS = [1.6, 1.3, 1.1, 1.05, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8]
+
+
+def _rows(num_epochs=len(DEV_ACCURACY)):
+  return [{'epoch': e + 1, 'step': 30 * (e + 1), 'train/loss': 1.0 / (e + 1),
+           'train/accuracy': min(1.0, 0.5 + 0.05 * e), 'dev/loss': DEV_LOSS[e],
+           'dev/accuracy': DEV_ACCURACY[e], 'test/accuracy': DEV_ACCURACY[e] - 0.01}
+          for e in range(num_epochs)]
+
+
+def test_replay_stops_where_patience_runs_out():
+  rows = _rows()
+  # Best 0.64 at epoch 7 (epoch 11 only ties it); two epochs without a new best.
+  assert early_stopping.replay(rows, 'dev/accuracy', 'max', 2) == {
+      'stop_epoch': 9, 'best_epoch': 7, 'stopped': True}
+  assert early_stopping.replay(rows, 'dev/loss', 'min', 2) == {
+      'stop_epoch': 6, 'best_epoch': 4, 'stopped': True}
+  assert early_stopping.replay(rows, 'dev/accuracy', 'max', 0) == {
+      'stop_epoch': 12, 'best_epoch': 7, 'stopped': False}
+
+
+def test_early_stopping_report(tmp_path):
+  rows = _rows()
+  full = fake_record(tmp_path, Trial('early_stopping', ('train.patience=0',), 0),
+                     epochs=12, steps=360, rows=rows,
+                     final={'test/accuracy': 0.62}, best={'epoch': 7, 'test/accuracy': 0.63})
+  stopped = fake_record(tmp_path, Trial('early_stopping', ('train.patience=5',), 0),
+                        status='early_stopped', epochs=12, steps=360, rows=rows,
+                        final={'test/accuracy': 0.62}, best={'epoch': 7, 'test/accuracy': 0.63})
+  wrong = fake_record(tmp_path, Trial('early_stopping', ('train.patience=20',), 0),
+                      status='done', epochs=11, steps=330, rows=rows[:11],
+                      final={'test/accuracy': 0.61}, best={'epoch': 7, 'test/accuracy': 0.63})
+  text = early_stopping.report(_inputs(tmp_path, 'early_stopping', [full, stopped, wrong]))
+
+  assert (tmp_path / 'figures' / 'early_stopping' / 'stopping.png').stat().st_size > 0
+  assert _row(text, 'off (to the end)', 0, 'done', 12, 7, '63.0', '62.0')
+  assert _row(text, 5, 0, 'early_stopped', 12, 7, '63.0', '62.0')
+  # Patience 5 after epoch 7 ends at epoch 12 (the last): a match. The
+  # patience-20 record claims 11 epochs where the replay gives 12: no match.
+  assert 'in 1 of 2 cases' in text
+  # Replayed on dev loss with patience 1: best epoch 4, stop at 5, test 0.54.
+  assert _row(text, 'dev/loss', 1, '5.0', '4.0', '54.00', '1 of 1')
+
+
+# --------------------------------------------------------------------------
+# search and §8
+
+
+@pytest.mark.parametrize('q, n', [(0.05, 9), (0.05, 60), (0.2, 3)])
+def test_simulated_chance_matches_formula_on_a_synthetic_pool(q, n):
+  rng = np.random.default_rng(1)
+  scores = rng.normal(size=20_000)
+  top = search.top_fraction(scores, q)
+  assert top.sum() == round(q * len(scores))
+  assert np.all(scores[top].min() >= scores[~top].max())
+  expected = 1 - (1 - q) ** n
+  assert search.formula(q, n) == pytest.approx(expected)
+  simulated = search.simulate_random(top, n, 40_000, rng)
+  assert abs(simulated - expected) < 4 * math.sqrt(expected * (1 - expected) / 40_000)
+
+
+def test_published_example_and_shifted_grid():
+  assert search.formula(0.05, 60) == pytest.approx(0.954, abs=5e-4)  # "-> 0.95"
+  # A contiguous best 5% (a single peak): a shifted grid of 3 values lands
+  # in it with chance 3q, 9 random draws with 1 - (1 - q)^9.
+  x = np.linspace(0, 1, 10_000, endpoint=False)
+  top = search.top_fraction(-np.abs(x - 0.37), 0.05)
+  rng = np.random.default_rng(2)
+  grid = search.simulate_grid(top, 3, 40_000, rng)
+  assert abs(grid - 0.15) < 4 * math.sqrt(0.15 * 0.85 / 40_000)
+  assert search.simulate_random(top, 9, 40_000, rng) > grid
+
+
+def test_fine_scores_average_equal_rates_and_interpolate():
+  fine, scores = search.fine_scores(np.array([-4.0, -2.0, -2.0, -1.0]),
+                                    np.array([0.2, 0.5, 0.7, 0.4]), 1e-4, 1e-1, num_points=7)
+  np.testing.assert_allclose(fine, np.linspace(-4, -1, 7))
+  np.testing.assert_allclose(scores, np.interp(fine, [-4, -2, -1], [0.2, 0.6, 0.4]))
+
+
+def _accuracy(lr):
+  return 0.6 - 0.05 * (np.log10(lr) + 2.2) ** 2  # best at lr = 10^-2.2
+
+
+def test_search_report_groups_trials_by_sweep(tmp_path):
+  grid = sweep.expand('search', search='grid')
+  random = sweep.expand('search', search='random', num_trials=18)
+  records = {}
+  for t in [*grid, *random]:
+    lr = t.config('runs').optimizer.learning_rate
+    records[t] = fake_record(tmp_path, t, final={'dev/accuracy': _accuracy(lr),
+                                                 'test/accuracy': _accuracy(lr) - 0.02})
+  sweeps = [{'search': 'grid', 'run_dirs': [records[t]['run_dir'] for t in grid]},
+            {'search': 'random', 'run_dirs': [records[t]['run_dir'] for t in random]}]
+  text = search.report(_inputs(tmp_path, 'search', list(records.values()), sweeps))
+
+  assert (tmp_path / 'figures' / 'search' / 'trials.png').stat().st_size > 0
+  blocks = {'grid 1': grid, 'random 1': random[:9], 'random 2': random[9:]}
+  for label, trials in blocks.items():
+    lrs = [t.config('runs').optimizer.learning_rate for t in trials]
+    best = _accuracy(lrs[int(np.argmax([_accuracy(lr) for lr in lrs]))])
+    cells = _cells(text, label)
+    assert cells[1:3] == ['9', str(len(set(lrs)))]
+    assert cells[5:] == [f'{100 * best:.1f}', f'{100 * (best - 0.02):.1f}']
+  grid_best = max(_accuracy(t.config('runs').optimizer.learning_rate) for t in grid)
+  wins = sum(max(_accuracy(t.config('runs').optimizer.learning_rate) for t in block) > grid_best
+             for block in (random[:9], random[9:]))
+  assert f'{wins} of 2 found a better configuration than the grid' in text
+  # The grid's weight decays leave the score unchanged at each rate here.
+  assert 'spread over at most 0.0 points' in text
+  assert '| 0.05 | 60 | 8 |' in text and '| 0.95 |' in text
+
+
+# --------------------------------------------------------------------------
+# universal_approximation
+
+
+@pytest.fixture(scope='module')
+def tiny_fits():
+  # Adam alone at a high rate: compiling L-BFGS's line search would cost
+  # more than all the steps (research's L-BFGS has tests of its own).
+  return ua.fit_widths((1, 8), log=lambda line: None, num_seeds=2, adam_steps=1000,
+                       adam_learning_rate=0.1, lbfgs_steps=0, num_train=64, num_test=201)
+
+
+def test_wider_layer_fits_better(tiny_fits):
+  assert np.median(tiny_fits[8]['rms']) < 0.5 * np.median(tiny_fits[1]['rms'])
+  for f in tiny_fits.values():
+    x = f['x']
+    np.testing.assert_allclose(x, np.linspace(-1, 1, 201), atol=1e-6)
+    error = f['prediction'] - (np.sin(3 * np.pi * x) + x)
+    np.testing.assert_allclose(f['rms'], np.sqrt(np.mean(error ** 2, axis=1)), rtol=1e-4)
+    np.testing.assert_allclose(f['max'], np.abs(error).max(axis=1), rtol=1e-4)
+
+
+def test_universal_approximation_sections(tiny_fits, tmp_path):
+  text = ua.sections(tiny_fits, tmp_path, 'universal_approximation',
+                     adam_steps=1000, lbfgs_steps=0)
+  for w, f in tiny_fits.items():
+    assert _row(text, w, 3 * w + 1, f'{np.median(f["rms"]):.3g}',
+                f'{f["rms"].min():.3g} – {f["rms"].max():.3g}',
+                f'{np.median(f["max"]):.3g}', f'{f["max"].min():.3g} – {f["max"].max():.3g}',
+                f'{np.median(f["train_mse"]):.2g}')
+  assert (tmp_path / 'errors.png').stat().st_size > 0
+  assert (tmp_path / 'fits.png').stat().st_size > 0
+  registered = load_registry().get('universal_approximation')
+  assert not registered.trainable and registered.report is ua.report
