@@ -162,16 +162,26 @@ def write_table(name: str, *, output_dir: str | os.PathLike = 'runs',
 
 
 def _provenance(command: str, records, sweeps, own_s: float) -> str:
+  """The elapsed time of the sweeps when they were recorded: the trials' own
+  wall times overcount a population, whose members each report the time of
+  the whole vmapped program."""
   walls = [r['wall_time_s'] for r in records if r.get('wall_time_s') is not None]
-  note = (f"the sum of the {len(walls)} trials' wall times, "
-          f'{sum(walls) / 60:.1f} min, plus {own_s:.1f} s for this table'
-          if walls else 'computing this table')
   sweep_walls = [s['wall_time_s'] for s in sweeps if s.get('wall_time_s')]
   if sweep_walls:
-    note += f'; the sweeps took {sum(sweep_walls) / 60:.1f} min of elapsed time'
+    total = sum(sweep_walls) + own_s
+    note = (f'the elapsed time of {len(sweep_walls)} sweep(s), '
+            f'{sum(sweep_walls) / 60:.1f} min, plus {own_s:.1f} s for this '
+            f"table; the {len(walls)} trials' own wall times add up to "
+            f'{sum(walls) / 60:.1f} min')
+  elif walls:
+    total = sum(walls) + own_s
+    note = (f"the sum of the {len(walls)} trials' wall times, "
+            f'{sum(walls) / 60:.1f} min, plus {own_s:.1f} s for this table')
+  else:
+    total, note = own_s, 'computing this table'
   seeds = sorted({r['seed'] for r in records if r.get('seed') is not None})
   return tables.provenance(
-      command, sum(walls) + own_s, seeds, note,
+      command, total, seeds, note,
       sweep_commands=[s['command'] for s in sweeps if s.get('command')],
       hardware=[r['hardware'] for r in records if r.get('hardware')],
       commits=[r['git'] for r in records if r.get('git')])

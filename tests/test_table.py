@@ -196,7 +196,9 @@ def test_table_has_exactly_the_expected_rows_figures_and_report(
   assert '2 CPU cores, JAX backend cpu (cpu)' in provenance
   assert 'jax 9.9, flax 8.8, optax 7.7; commit abcdef123456' in provenance
   walls = sum(r['wall_time_s'] for r in records)
-  assert f"the sum of the 8 trials' wall times, {walls / 60:.1f} min" in provenance
+  # The sweep's elapsed time, not the trials' sum (a population overcounts).
+  assert 'in 1.0 min (the elapsed time of 1 sweep(s), 1.0 min, plus' in provenance
+  assert f"the 8 trials' own wall times add up to {walls / 60:.1f} min" in provenance
 
 
 def test_published_points_match_as_parsed_values():
