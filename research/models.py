@@ -62,6 +62,12 @@ class MLP(nn.Module):
   Layers carry flax's default names: Dense_0 ... Dense_{L-1} for the hidden
   layers, Dense_L for the output, BatchNorm_i beside Dense_i; each has the
   parameters of `nn.Dense` whatever the regularizers.
+
+  With `mutable=['intermediates']`, `apply` also returns each hidden layer's
+  `pre_activation_i` (what enters the activation, after BN 'before'),
+  `activation_i` (what leaves it) and `output_i` (the layer's output, after
+  BN 'after', dropout and the residual sum), for research/diagnostics.py;
+  otherwise sowing is a no-op and `init` leaves them out.
   """
   num_classes: int
   hidden: Sequence[int] = (100,)
@@ -146,7 +152,9 @@ class MLP(nn.Module):
       y = dense(h, dropconnect_rate, deterministic=not train)
       if self.batchnorm == 'before':
         y = self._batchnorm(y, train, i)
+      self.sow('intermediates', f'pre_activation_{i}', y)
       y = layers.maxout(y, pieces) if pieces > 1 else act(y)
+      self.sow('intermediates', f'activation_{i}', y)
       if self.batchnorm == 'after':
         y = self._batchnorm(y, train, i)
       y = self._dropout(y, dropout_rate, train)
@@ -154,6 +162,7 @@ class MLP(nn.Module):
         h = h + self._stochastic_depth(y, stochastic_depth_rate, train)
       else:
         h = y
+      self.sow('intermediates', f'output_{i}', h)
     kernel_init, bias_init = self._initializers(h.shape[-1])
     output = nn.Dense(self.num_classes, kernel_init=kernel_init,
                       bias_init=bias_init, name=f'Dense_{len(self.hidden)}')
