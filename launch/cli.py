@@ -208,7 +208,7 @@ def cmd_sweep(args) -> int:
   else:
     trials = sweep.expand(args.experiment, search=args.search,
                           num_trials=args.trials, seeds=seeds,
-                          overrides=args.set)
+                          overrides=args.set, search_seed=args.search_seed)
     over = ', '.join(axes) or 'no axes (seeds only)'
     print(f'sweep {args.experiment}: {len(trials)} trial(s), {args.search} '
           f'search over {over}, seeds {seeds[0]}-{seeds[-1]}, '
@@ -237,7 +237,8 @@ def _write_sweep_record(args, records: list[dict], seeds, started_at: str,
   from launch import table  # pylint: disable=g-import-not-at-top
   record = {
       'command': args.command_line, 'experiment': args.experiment,
-      'search': args.search, 'launcher': args.launcher, 'seeds': list(seeds),
+      'search': args.search, 'search_seed': args.search_seed,
+      'launcher': args.launcher, 'seeds': list(seeds),
       'overrides': list(args.set), 'num_trials': len(records),
       'statuses': dict(collections.Counter(r['status'] for r in records)),
       'run_dirs': [r['run_dir'] for r in records if r.get('run_dir')],
@@ -282,6 +283,9 @@ def _add_sweep_parser(sub) -> None:
                  help='number of points of a random / halton / bayes search')
   p.add_argument('--seeds', type=int, default=1, metavar='N',
                  help='run each point with seeds 0..N-1 (default 1)')
+  p.add_argument('--search-seed', type=int, default=0, metavar='S',
+                 help='seed of the random / halton points: another S draws '
+                 'another search (default 0)')
   p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
                  help='override a config value in every trial')
   p.add_argument('--output-dir', default='runs',

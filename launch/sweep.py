@@ -36,9 +36,10 @@ def override_key(item: str) -> str:
 
 def check_overrides(axes: Mapping[str, Any], overrides: Sequence[str]) -> None:
   """Common overrides may not fix what the sweep varies, nor the seed."""
+  varied = search_lib.config_keys(axes)
   for item in overrides:
     key = override_key(item)
-    if key in axes:
+    if key in varied:
       raise ConfigError(f'{key}: the sweep varies this key (axes: '
                         f'{", ".join(axes)}); it cannot also be --set')
     if key == 'seed':
@@ -74,7 +75,9 @@ def expand(experiment: str, *, search: str = 'grid',
 
   trials, seen = [], set()
   for point in points:
-    point_overrides = tuple(format_override(k, v) for k, v in point.items())
+    point_overrides = tuple(
+        format_override(k, v)
+        for k, v in search_lib.overrides_of(exp.axes, point).items())
     for seed in seeds:
       trial = Trial(experiment, (*overrides, *point_overrides), seed)
       if trial not in seen:

@@ -33,7 +33,8 @@ SEED = 'seed'
 
 
 def _parameter(key: str, axis: search_lib.Axis, method: str) -> dict[str, Any]:
-  if isinstance(axis, search_lib.Discrete):
+  if isinstance(axis, (search_lib.Discrete, search_lib.Choice)):
+    # A Choice goes to W&B as its option names; trial_from_values expands them.
     return {'values': [_plain(v) for v in axis.values]}
   if method == 'grid':
     if not axis.grid:
@@ -99,7 +100,8 @@ def trial_from_values(experiment: str, values: Mapping[str, Any],
   keys = [k for k in values if k != SEED and not k.startswith('_')]
   keys.sort(key=lambda k: (k not in axes, list(axes).index(k) if k in axes
                            else 0, k))
-  point = tuple(sweep_lib.format_override(k, values[k]) for k in keys)
+  expanded = search_lib.overrides_of(axes, {k: values[k] for k in keys})
+  point = tuple(sweep_lib.format_override(k, v) for k, v in expanded.items())
   return Trial(experiment, (*overrides, *point), int(values.get(SEED, 0)))
 
 

@@ -3,7 +3,9 @@
 An experiment declares its axes, e.g.
 `{'optimizer.learning_rate': LogUniform(3e-3, 3e-2, grid=(3e-3, 1e-2, 3e-2))}`;
 `grid`, `random` and `halton` turn them into points, each a
-`{dotted_key: value}` dict. Every axis maps the unit interval onto its values
+`{dotted_key: value}` dict. A `Choice` axis sets several keys together (a
+schedule with its own settings); it is named by a label rather than a key,
+its points hold the option's name, and `overrides_of` expands them. Every axis maps the unit interval onto its values
 (by the inverse CDF), so random and quasi-random search share one mapping and
 differ only in where the unit-cube points come from (AlgoPerf's
 quasi-random search is `halton`).
@@ -76,7 +78,52 @@ class LogUniform(Uniform):
                          self.low), self.high))
 
 
-Axis = Union[Discrete, Uniform, LogUniform]
+@dataclasses.dataclass(frozen=True)
+class Choice:
+  """A choice among named settings of several keys at once, e.g.
+
+    Choice({'cosine': {'optimizer.schedule.name': 'cosine'},
+            'step': {'optimizer.schedule.name': 'step',
+                     'optimizer.schedule.step_epochs': (30, 45)}})
+
+  for settings that only make sense together (a key another option must
+  leave unset). Points hold the option's name; a grid tries every option.
+  """
+  options: Mapping[str, Mapping[str, Any]]
+
+  def __post_init__(self):
+    object.__setattr__(self, 'options',
+                       {name: dict(keys) for name, keys in
+                        dict(self.options).items()})
+
+  @property
+  def values(self) -> tuple[str, ...]:
+    return tuple(self.options)
+
+  @property
+  def grid(self) -> tuple[str, ...]:
+    return self.values
+
+  @property
+  def keys(self) -> tuple[str, ...]:
+    """Every config key an option sets, in order of first appearance."""
+    return tuple(dict.fromkeys(k for keys in self.options.values() for k in keys))
+
+  def check(self, key: str) -> None:
+    if not self.options:
+      raise ConfigError(f'{key}: a Choice axis needs at least one option')
+    for name, keys in self.options.items():
+      if not isinstance(name, str) or not keys:
+        raise ConfigError(f'{key}: option {name!r} must be a name with at '
+                          'least one {dotted key: value}')
+
+  def from_unit(self, u: float) -> str:
+    n = len(self.options)
+    return self.values[min(int(math.floor(u * n)), n - 1)]
+
+
+Axis = Union[Discrete, Uniform, LogUniform, Choice]
+AXIS_TYPES = (Discrete, Uniform, LogUniform, Choice)
 Point = dict[str, Any]
 
 
@@ -106,20 +153,73 @@ def validate(axes: Mapping[str, Axis], config=None) -> None:
   and accept the axis's values (its grid points and bounds).
   """
   for key, axis in axes.items():
-    if not isinstance(axis, (Discrete, Uniform, LogUniform)):
+    if not isinstance(axis, AXIS_TYPES):
       raise ConfigError(f'{key}: {axis!r} is not a search axis (Discrete, '
-                        'Uniform or LogUniform)')
+                        'Uniform, LogUniform or Choice)')
     axis.check(key)
+  keys = config_keys(axes)
+  if len(set(keys)) != len(keys):
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    raise ConfigError(f'{", ".join(repeated)}: set by more than one axis')
   if config is not None:
     # Imported here: research.config pulls in JAX, the axes themselves do not.
     import ml_collections  # pylint: disable=g-import-not-at-top
     from research import config as config_lib  # pylint: disable=g-import-not-at-top
     probe = ml_collections.ConfigDict(config.to_dict())
     for key, axis in axes.items():
+      if isinstance(axis, Choice):
+        for option in axis.options.values():
+          for option_key, value in option.items():
+            config_lib.set_value(probe, option_key, value)
+        continue
       samples = (axis.values if isinstance(axis, Discrete)
                  else (axis.low, axis.high, *axis.grid))
       for value in samples:
         config_lib.set_value(probe, key, value)  # Names the key if it fails.
+
+
+def config_keys(axes: Mapping[str, Axis]) -> list[str]:
+  """The config keys the axes set (a Choice sets each of its options' keys)."""
+  return [k for name, axis in axes.items()
+          for k in (axis.keys if isinstance(axis, Choice) else (name,))]
+
+
+def overrides_of(axes: Mapping[str, Axis], point: Point) -> Point:
+  """A point as {config key: value}: a Choice's option name becomes the
+  keys that option sets."""
+  values = {}
+  for name, value in point.items():
+    axis = axes.get(name)
+    if isinstance(axis, Choice):
+      if value not in axis.options:
+        raise ConfigError(f'{name}: {value!r} is not one of its options '
+                          f'{list(axis.options)}')
+      values.update(axis.options[value])
+    else:
+      values[name] = value
+  return values
+
+
+def key_axes(axes: Mapping[str, Axis]) -> dict[str, Axis]:
+  """The axes by config key, a Choice's keys as Discrete axes in the order
+  of its options: for ordering and formatting a table's columns."""
+  by_key = {}
+  for name, axis in axes.items():
+    if not isinstance(axis, Choice):
+      by_key[name] = axis
+      continue
+    for key in axis.keys:
+      values = [o[key] for o in axis.options.values() if key in o]
+      by_key[key] = Discrete(tuple(_distinct(values)))
+  return by_key
+
+
+def _distinct(values) -> list:
+  seen = []
+  for v in values:
+    if v not in seen:
+      seen.append(v)
+  return seen
 
 
 def _check_num_trials(num_trials: int) -> None:

@@ -141,3 +141,22 @@ def test_format_override_round_trips():
     for part in key.split('.'):
       got = got[part]
     assert got == expected and type(got) is type(expected), text
+
+
+def test_expand_turns_a_choice_into_its_keys_and_rejects_setting_them(monkeypatch):
+  choice = search.Choice({
+      'cosine': {'optimizer.schedule.name': 'cosine'},
+      'step': {'optimizer.schedule.name': 'step',
+               'optimizer.schedule.step_epochs': (30, 45)}})
+  monkeypatch.setitem(registry._REGISTRY, '_choice_test', dataclasses.replace(
+      registry.get('quickstart'), name='_choice_test', axes={'schedule': choice}))
+  trials = sweep.expand('_choice_test', seeds=(0,))
+  assert [t.overrides for t in trials] == [
+      ("optimizer.schedule.name='cosine'",),
+      ("optimizer.schedule.name='step'", 'optimizer.schedule.step_epochs=(30, 45)')]
+  with pytest.raises(ConfigError, match='optimizer.schedule.step_epochs: the sweep varies'):
+    sweep.expand('_choice_test', overrides=['optimizer.schedule.step_epochs=(10,)'])
+  # Different search seeds draw different random points.
+  first, second = (sweep.expand('quickstart', search='random', num_trials=3,
+                                search_seed=s) for s in (0, 1))
+  assert first != second

@@ -84,6 +84,20 @@ def test_trial_from_wandb_values():
       'quickstart', ('train.num_epochs=3', 'optimizer.learning_rate=0.012345678901234567'), 2)
 
 
+def test_a_choice_goes_to_wandb_as_option_names_and_comes_back_as_its_keys(monkeypatch):
+  from research.search import Choice  # pylint: disable=g-import-not-at-top
+  choice = Choice({'cosine': {'optimizer.schedule.name': 'cosine'},
+                   'step': {'optimizer.schedule.name': 'step',
+                            'optimizer.schedule.step_epochs': (30, 45)}})
+  monkeypatch.setitem(registry._REGISTRY, '_wandb_choice', dataclasses.replace(
+      registry.get('quickstart'), name='_wandb_choice', axes={'schedule': choice}))
+  config = wandb_sweep.sweep_config('_wandb_choice', search='grid', seeds=(0,))
+  assert config['parameters']['schedule'] == {'values': ['cosine', 'step']}
+  trial = wandb_sweep.trial_from_values('_wandb_choice', {'schedule': 'step', 'seed': 1})
+  assert trial == trials_lib.Trial('_wandb_choice', (
+      "optimizer.schedule.name='step'", 'optimizer.schedule.step_epochs=(30, 45)'), 1)
+
+
 def test_agent_function_runs_the_trial_into_the_agents_run(tmp_path, monkeypatch):
   """What wandb.agent does, offline: the run's config holds the sweep's point."""
   monkeypatch.setenv('WANDB_MODE', 'offline')

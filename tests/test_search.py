@@ -170,3 +170,43 @@ def test_register_checks_axes_and_tolerates_the_same_definition_again(monkeypatc
   registry.register('with_axes', description='d', axes=axes)(get_config)  # again: fine
   with pytest.raises(ValueError, match='registered twice'):
     registry.register('with_axes', description='other')(get_config)
+
+
+SCHEDULE = search.Choice({
+    'cosine': {'optimizer.schedule.name': 'cosine'},
+    'step': {'optimizer.schedule.name': 'step',
+             'optimizer.schedule.step_epochs': (30, 45)},
+})
+
+
+def test_a_choice_sets_its_options_keys_together():
+  axes = {'schedule': SCHEDULE, 'optimizer.learning_rate': Discrete((0.1, 0.01))}
+  points = search.grid(axes)
+  assert [p['schedule'] for p in points] == ['cosine', 'cosine', 'step', 'step']
+  assert search.overrides_of(axes, points[2]) == {
+      'optimizer.schedule.name': 'step', 'optimizer.schedule.step_epochs': (30, 45),
+      'optimizer.learning_rate': 0.1}
+  assert search.config_keys(axes) == ['optimizer.schedule.name',
+                                      'optimizer.schedule.step_epochs',
+                                      'optimizer.learning_rate']
+  # Random draws pick option names evenly.
+  names = [p['schedule'] for p in search.random(axes, 2000, seed=0)]
+  assert abs(names.count('step') / 2000 - 0.5) < 0.05
+  # A table orders a Choice's keys as its options list them.
+  assert search.key_axes(axes)['optimizer.schedule.step_epochs'] == Discrete(((30, 45),))
+  assert search.key_axes(axes)['optimizer.schedule.name'] == Discrete(('cosine', 'step'))
+
+
+def test_a_choice_is_validated_option_by_option():
+  config = registry.get('quickstart').config()
+  search.validate({'schedule': SCHEDULE}, config)
+  with pytest.raises(ConfigError, match='optimizer.schedule.nam'):
+    search.validate({'schedule': search.Choice({'x': {'optimizer.schedule.nam': 'step'}})},
+                    config)
+  with pytest.raises(ConfigError, match='at least one option'):
+    search.validate({'schedule': search.Choice({})})
+  with pytest.raises(ConfigError, match='optimizer.schedule.name: set by more than one'):
+    search.validate({'schedule': SCHEDULE,
+                     'optimizer.schedule.name': Discrete(('constant',))})
+  with pytest.raises(ConfigError, match="'linear' is not one of its options"):
+    search.overrides_of({'schedule': SCHEDULE}, {'schedule': 'linear'})
