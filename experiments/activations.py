@@ -2,47 +2,60 @@
 where gradients vanish, and whether the network then trains.
 
     research sweep activations --seeds 2
-    research sweep activations_maxout --seeds 2
     research table activations
-    research table activations_maxout
 
-MNIST-1D (generated locally, standardized), 40-(32 x 16)-10 MLP, He-normal init
-for every activation (the init that keeps ReLU's signal at depth, so that what
-differs is the activation), plain SGD with momentum, so that the gradient's
-scale is the step's scale (Adam would divide it out), clipped to global norm 1
-so that a network whose signal explodes (residual sums under He init, linear
-layers) takes bounded steps instead of diverging at once. With
-`model.residual`, hidden layers 2..16 (those of equal input and output width)
-compute h + act(W h + b).
+MNIST-1D (generated locally, standardized), 40-(32 x 16)-10 MLP, LeCun-normal
+init for every activation (N(0, 1 / fan_in): what differs is the
+activation), plain SGD with momentum, so that the gradient's scale is the
+step's scale (Adam would divide it out), clipped to global norm 1 so that a
+network whose signal explodes (residual sums, linear layers) takes bounded
+steps instead of diverging at once. With `model.residual`, hidden layers
+2..16 (those of equal input and output width) compute h + act(W h + b).
 
-Maxout is not an activation name but `model.maxout_pieces` (the Dense has k
-outputs per unit and the max replaces the activation), and a sweep is the
-product of its axes: a `model.maxout_pieces` axis would pair maxout with
-sigmoid, which the model rightly rejects. So maxout trains in its own
-registered experiment, `activations_maxout`: this config with
-`maxout_pieces=2`, over the residual axis alone. The `activations` report
-computes its statistics at initialization beside the others (no training is
-needed for those).
+The unit is a Choice axis: an option per activation name, and maxout, which
+is not an activation name but `model.maxout_pieces` (the Dense has k outputs
+per unit and their max replaces the activation; research/models.check_maxout
+accepts it beside 'relu', the default, which it then ignores). It is crossed
+with `model.residual`: 9 units x 2 = 18 points. A trial's point is its
+overrides, e.g. model.activation='relu' model.maxout_pieces=2
+model.residual=True; the report names each point by its option.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from experiments import at_init
-from research import config as config_lib
-from research import diagnostics
 from research.config import base_config
 from research.registry import register
-from research.search import Discrete
+from research.search import Choice, Discrete, config_keys
 from research.tables import markdown_table
 
+# research/activations.NAMES in the lectures' order.
 ACTIVATIONS = ('linear', 'binary_step', 'sigmoid', 'tanh', 'relu',
                'leaky_relu', 'elu', 'softplus')
 MAXOUT_PIECES = 2
 MAXOUT = f'maxout (k={MAXOUT_PIECES})'
+UNITS = Choice({
+    **{name: {'model.activation': name} for name in ACTIVATIONS},
+    # 'relu' is what check_maxout accepts beside maxout; the max replaces it.
+    MAXOUT: {'model.activation': 'relu', 'model.maxout_pieces': MAXOUT_PIECES},
+})
 RESIDUAL = Discrete((False, True))
+AXES = {'unit': UNITS, 'model.residual': RESIDUAL}
+KEYS = config_keys(AXES)
 DEPTH, WIDTH = 16, 32
+
+
+def unit_of(point: Mapping[str, Any]) -> str:
+  """The UNITS option whose settings the point has (a key the option leaves
+  unset is unset in the point too), else the point's own keys as text."""
+  settings = {k: point[k] for k in UNITS.keys if k in point}
+  for name, option in UNITS.options.items():
+    if option == settings:
+      return name
+  return ' '.join(f'{k}={v!r}' for k, v in settings.items())
 
 
 def _grad_cells(layers: Sequence[dict]) -> tuple[str, str, str]:
@@ -52,40 +65,22 @@ def _grad_cells(layers: Sequence[dict]) -> tuple[str, str, str]:
           at_init.sci(at_init.ratio(first, last)))
 
 
-def _maxout_points(points: Sequence[at_init.PointStatistics]
-                   ) -> list[at_init.PointStatistics]:
-  """Maxout at initialization, plain and residual: the base network of the
-  points with maxout units (same data, same batch)."""
-  cache: dict = {}
-  result = []
-  for residual in RESIDUAL.values:
-    config = config_lib.merge(points[0].config, {
-        'model.activation': 'relu', 'model.maxout_pieces': MAXOUT_PIECES,
-        'model.residual': residual})
-    x, y, num_classes = at_init.fixed_batch(config, cache)
-    layers = diagnostics.layer_statistics(config, x, y, at_init.SEED,
-                                          num_classes=num_classes)
-    result.append(at_init.PointStatistics(
-        {'model.activation': MAXOUT, 'model.residual': residual}, config, layers))
-  return result
-
-
 def gradient_table(points: Sequence[at_init.PointStatistics], records) -> str:
-  by_key = {(p.point['model.activation'], p.point['model.residual']): p
-            for p in points}
-  names = list(dict.fromkeys(p.point['model.activation'] for p in points))
+  """A row per unit: first and last hidden-layer gradient norms, their ratio
+  and the final test accuracy, plain then residual."""
+  by_key = {(unit_of(p.point), p.point.get('model.residual')): p for p in points}
   rows = []
-  for name in names:
-    row = [name]
+  for unit in dict.fromkeys(unit for unit, _ in by_key):
+    row = [unit]
     for residual in RESIDUAL.values:
-      p = by_key.get((name, residual))
+      p = by_key.get((unit, residual))
       row += list(_grad_cells(p.layers)) if p else ['—'] * 3
-      accuracies, diverged = at_init.final_accuracies(records, p.point) if (
-          p and name != MAXOUT) else ([], 0)
+      accuracies, diverged = (at_init.final_accuracies(records, p.point, keys=KEYS)
+                              if p else ([], 0))
       row.append((f'{100 * np.mean(accuracies):.1f}' if accuracies else '—')
                  + (f' ({diverged} diverged)' if diverged else ''))
     rows.append(row)
-  headers = ['activation']
+  headers = ['unit']
   for kind in ('plain', 'residual'):
     headers += [f'{kind}: ‖∇W‖ first', f'{kind}: ‖∇W‖ last',
                 f'{kind}: first / last', f'{kind}: test acc. %']
@@ -97,28 +92,27 @@ def measured_lines(points: Sequence[at_init.PointStatistics]) -> list[str]:
   for residual in RESIDUAL.values:
     ratios = {}
     for p in points:
-      if p.point['model.residual'] != residual:
+      if p.point.get('model.residual') != residual:
         continue
       hidden = at_init.hidden(p.layers)
       r = at_init.ratio(hidden[0]['grad_norm'], hidden[-1]['grad_norm'])
       if np.isfinite(r) and r > 0:
-        ratios[p.point['model.activation']] = r
+        ratios[unit_of(p.point)] = r
     if ratios:
       low = min(ratios, key=ratios.get)
       kind = 'residual' if residual else 'plain'
       lines.append(f'- {kind}: the smallest first / last hidden-layer gradient '
                    f'ratio is {at_init.sci(ratios[low])} ({low}); the median over '
-                   f'activations is {at_init.sci(float(np.median(list(ratios.values()))))}.')
+                   f'units is {at_init.sci(float(np.median(list(ratios.values()))))}.')
   return lines
 
 
 def report(inputs) -> str:
   points = at_init.statistics_by_point(inputs.experiment, inputs.records)
-  points += _maxout_points(points)
   panels = {}
-  for name in dict.fromkeys(p.point['model.activation'] for p in points):
-    panels[name] = {('residual' if p.point['model.residual'] else 'plain'): p.layers
-                    for p in points if p.point['model.activation'] == name}
+  for p in points:
+    kind = 'residual' if p.point.get('model.residual') else 'plain'
+    panels.setdefault(unit_of(p.point), {})[kind] = p.layers
   figure = 'gradient_norms.png'
   at_init.gradient_norms(panels, inputs.figures_dir / figure,
                          'Gradient norm per layer at initialization: plain vs residual')
@@ -133,7 +127,8 @@ def report(inputs) -> str:
       'of the mean cross-entropy with respect to a hidden layer\'s kernel; a '
       'first / last ratio far below 1 is a vanishing gradient. A binary '
       'step\'s gradient is exactly 0 (drawn at the floor of its panel). '
-      f'Maxout\'s accuracy is in the `activations_maxout` table.',
+      f'{MAXOUT} is maxout units of {MAXOUT_PIECES} pieces in place of the '
+      'activation. Test accuracy is the mean over seeds after training.',
       gradient_table(points, inputs.records),
       f'![gradient norm per layer](figures/{inputs.experiment}/{figure})',
       '### Measured',
@@ -143,12 +138,12 @@ def report(inputs) -> str:
 
 @register('activations',
           description='Every activation (linear, binary step, sigmoid, tanh, ReLU, leaky ReLU, '
-                      'ELU, softplus) in a 16-hidden-layer MLP of width 32 on MNIST-1D, plain '
-                      'and residual: gradient norm per layer at init, accuracy after SGD',
+                      f'ELU, softplus) and {MAXOUT} units in a 16-hidden-layer MLP of width 32 '
+                      'on MNIST-1D, plain and residual: gradient norm per layer at init, '
+                      'accuracy after SGD',
           reference='vanishing gradients: saturating activations lose the gradient with depth '
                     'in a plain net, not in a residual one',
-          axes={'model.activation': Discrete(ACTIVATIONS), 'model.residual': RESIDUAL},
-          report=report)
+          axes=AXES, report=report)
 def get_config():
   c = base_config()
   c.data.name = 'mnist1d'
@@ -164,15 +159,4 @@ def get_config():
   c.train.num_epochs = 40
   c.train.monitor = 'dev/accuracy'
   c.train.checkpoint_every_epochs = 40
-  return c
-
-
-@register('activations_maxout',
-          description='Maxout units (k=2) in the `activations` network, plain and residual '
-                      '(its maxout point: a sweep cannot pair maxout_pieces with one activation)',
-          axes={'model.residual': RESIDUAL})
-def get_maxout_config():
-  c = get_config()
-  c.model.activation = 'relu'  # replaced by the maxout units
-  c.model.maxout_pieces = MAXOUT_PIECES
   return c

@@ -2,10 +2,15 @@
 
 Shared by the `initialization` and `activations` reports. Nothing trains: each
 point's network is initialized as its seed-0 trial was (research/diagnostics.py)
-and looked at on a fixed batch of that trial's training data. A point's config
-is that of its trial records when there are any (so `--set` overrides such as
-data.dir and a smaller model carry over), else the registered config with the
-point's values.
+and looked at on a fixed batch of that trial's training data.
+
+A point is what a trial's overrides say of the keys the sweep sets
+(`search.config_keys`), e.g. {'model.activation': 'relu', 'model.residual':
+False}: a Choice option that leaves a key unset (no `model.maxout_pieces`) is
+told apart from one that sets it by the overrides, not by the config (where
+the unset key has its default). A point's config is that of its trial records
+when there are any (so `--set` overrides such as data.dir and a smaller model
+carry over), else the registered config with the grid point's overrides.
 """
 
 import dataclasses
@@ -26,6 +31,7 @@ from research import config as config_lib
 from research import diagnostics
 from research import registry
 from research import search
+from research import tables
 from research.data import load_dataset
 from research.plots import style
 
@@ -38,16 +44,34 @@ DPI = 110
 
 @dataclasses.dataclass(frozen=True)
 class PointStatistics:
-  point: dict[str, Any]  # {axis key: value}
+  point: dict[str, Any]  # {config key: value}: a grid point's overrides
   config: ml_collections.ConfigDict
   layers: list[dict[str, Any]]  # diagnostics.layer_statistics
 
 
-def _value_at(config: Mapping[str, Any], key: str) -> Any:
-  node = config
-  for part in key.split('.'):
-    node = node[part]
-  return tuple(node) if isinstance(node, list) else node
+def _canonical(overrides: Mapping[str, Any]) -> dict[str, Any]:
+  """Values as they read back from a trial's 'key=value' overrides (tuples
+  for lists), so that grid points and records compare equal."""
+  return tables.parse_overrides(
+      [f'{k}={tuple(v) if isinstance(v, list) else v!r}'
+       for k, v in overrides.items()])
+
+
+def point_of(record: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+  """The record's overrides of `keys` (the keys the sweep sets)."""
+  overrides = tables.parse_overrides(record.get('overrides') or ())
+  return {k: overrides[k] for k in keys if k in overrides}
+
+
+def grid_points(experiment: str) -> list[dict[str, Any]]:
+  """The experiment's grid, each point as its overrides (a Choice's option
+  expanded into its keys)."""
+  axes = registry.get(experiment).axes
+  return [_canonical(search.overrides_of(axes, p)) for p in search.grid(axes)]
+
+
+def _frozen(point: Mapping[str, Any]) -> frozenset:
+  return frozenset(point.items())
 
 
 def point_configs(experiment: str, records: Sequence[Mapping[str, Any]]
@@ -56,18 +80,19 @@ def point_configs(experiment: str, records: Sequence[Mapping[str, Any]]
   grid when no record carries a config. A point's config is that of its
   lowest-seed record."""
   exp = registry.get(experiment)
-  grid = search.grid(exp.axes)
-  keys = list(exp.axes)
-  chosen: dict[tuple, Mapping[str, Any]] = {}
+  grid = grid_points(experiment)
+  keys = search.config_keys(exp.axes)
+  chosen: dict[frozenset, tuple[dict[str, Any], Mapping[str, Any]]] = {}
   for record in sorted((r for r in records if r.get('config')),
                        key=lambda r: r.get('seed', 0)):
-    values = tuple(_value_at(record['config'], k) for k in keys)
-    chosen.setdefault(values, record['config'])
+    point = point_of(record, keys)
+    chosen.setdefault(_frozen(point), (point, record['config']))
   if not chosen:
     return [(p, config_lib.merge(exp.config(), p)) for p in grid]
-  order = {tuple(p[k] for k in keys): i for i, p in enumerate(grid)}
-  ranked = sorted(chosen, key=lambda v: (order.get(v, len(order)), repr(v)))
-  return [(dict(zip(keys, v)), config_lib.from_dict(chosen[v])) for v in ranked]
+  order = {_frozen(p): i for i, p in enumerate(grid)}
+  ranked = sorted(chosen, key=lambda v: (order.get(v, len(order)),
+                                         repr(sorted(v, key=repr))))
+  return [(chosen[v][0], config_lib.from_dict(chosen[v][1])) for v in ranked]
 
 
 def fixed_batch(config: ml_collections.ConfigDict, cache: dict,
@@ -95,10 +120,18 @@ def statistics_by_point(experiment: str, records: Sequence[Mapping[str, Any]],
 
 
 def final_accuracies(records: Sequence[Mapping[str, Any]], point: Mapping[str, Any],
-                     metric: str = 'test/accuracy') -> tuple[list[float], int]:
-  """The point's finished trials' final `metric`, and how many diverged."""
-  matching = [r for r in records if r.get('config')
-              and all(_value_at(r['config'], k) == v for k, v in point.items())]
+                     metric: str = 'test/accuracy',
+                     keys: Sequence[str] | None = None) -> tuple[list[float], int]:
+  """The point's finished trials' final `metric`, and how many diverged.
+
+  A record is the point's when its overrides of `keys` are the point: pass
+  the sweep's keys (`search.config_keys`) where points set different keys (a
+  Choice), so that a point without a key does not take the records of one
+  with it; by default the point's own keys.
+  """
+  keys = list(point) if keys is None else keys
+  point = _canonical(point)
+  matching = [r for r in records if point_of(r, keys) == point]
   done = [r['final'][metric] for r in matching
           if r.get('status') in ('done', 'early_stopped')
           and metric in (r.get('final') or {})]

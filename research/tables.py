@@ -361,9 +361,11 @@ def results_table(records: Sequence[Mapping[str, Any]], *,
     return any(g.values(key, section) for g in groups)
 
   with_dev, with_best = has('dev/accuracy'), has('test/accuracy', 'best')
+  with_train_dev = has('train_dev/accuracy')
   with_left_out = any(g.left_out for g in groups)
   percent = f'{100 * level:g}%'
   headers = [names[k] for k in keys] + ['seeds', 'train acc. %'] + (
+      ['train-dev acc. %'] if with_train_dev else []) + (
       ['dev acc. %'] if with_dev else []) + ['test acc. %'] + (
       ['test acc. % at best checkpoint'] if with_best else []) + [
       f'test error % ({percent} interval)'] + (
@@ -376,6 +378,8 @@ def results_table(records: Sequence[Mapping[str, Any]], *,
     means.append(np.mean(test) if test else -math.inf)
     row = [_cell(k, g.point.get(k), axes) for k in keys]
     row += [str(len(test)), mean_std(g.values('train/accuracy'))]
+    if with_train_dev:
+      row.append(mean_std(g.values('train_dev/accuracy')))
     if with_dev:
       row.append(mean_std(g.values('dev/accuracy')))
     row.append(mean_std(test))

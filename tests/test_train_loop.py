@@ -139,3 +139,13 @@ def test_batch_larger_than_dataset_is_rejected_before_compiling(tmp_path, monkey
   monkeypatch.setattr(loop_module, 'create_train_state', must_not_run)
   with pytest.raises(ConfigError, match='train.batch_size: 5000 is larger than the training split'):
     run(tiny_config('train.batch_size=5000'), workdir=tmp_path)
+
+
+def test_restart_replaces_a_run_of_another_config_in_the_same_directory(tmp_path):
+  run(tiny_config('train.num_epochs=1', 'model.hidden=(8,)'), workdir=tmp_path)
+  other = tiny_config('train.num_epochs=1', 'model.hidden=(16,)')
+  with pytest.raises(ValueError, match='different config'):
+    run(other, workdir=tmp_path)
+  summary = run(other, workdir=tmp_path, restart=True)
+  assert summary['status'] == 'done' and summary['num_params'] == 40 * 16 + 16 + 16 * 10 + 10
+  assert json.loads((tmp_path / 'config.json').read_text())['model']['hidden'] == [16]

@@ -29,7 +29,8 @@ def clear_run_dir(run_dir: RunDir) -> None:
   """Removes what a previous attempt left, so the run starts from scratch."""
   shutil.rmtree(run_dir.checkpoint_dir, ignore_errors=True)
   shutil.rmtree(run_dir.path / 'wandb', ignore_errors=True)
-  for name in ('metrics.jsonl', 'summary.json', 'wandb_run_id.json'):
+  for name in ('config.json', 'metrics.jsonl', 'summary.json',
+               'wandb_run_id.json', 'trial.json'):
     (run_dir.path / name).unlink(missing_ok=True)
 
 
@@ -66,15 +67,16 @@ def run(config: ml_collections.ConfigDict, *,
   if restart and primary:
     clear_run_dir(run_dir)
   _sync('run directory ready')  # nobody reads a summary being deleted
-  previous = run_dir.read_summary()
-  if is_finished(previous):
-    return {**previous, 'already_finished': True}
+  # The config first: a finished run of another config is not this run.
   written = run_dir.read_config()
   if written is not None and (config_lib.config_hash(written)
                               != config_lib.config_hash(config)):
     raise ValueError(
         f'{run_dir.path} holds a run of a different config; choose another '
         'directory or pass --restart to replace it')
+  previous = run_dir.read_summary()
+  if is_finished(previous):
+    return {**previous, 'already_finished': True}
   if primary:
     run_dir.write_config(config.to_dict())
   logger = make_logger(config, run_dir) if primary else MultiLogger()
