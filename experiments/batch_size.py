@@ -4,13 +4,15 @@
     research table batch_size
 
 MNIST-1D with the quickstart's residual MLP, SGD with momentum 0.9, a fixed
-budget of 30 epochs: larger batches take fewer steps. Four rules for the
-learning rate at batch size B: fixed at 0.02; fixed with 5 epochs of linear
-warmup; scaled, 0.02 * B / 32 (`optimizer.reference_batch_size=32`); scaled
-with warmup, Goyal et al.'s recipe. The rules are the product of two axes
-(reference batch size 0 = off or 32, warmup 0 or 5 epochs), so batch 32 is
-trained twice at the same rate, once per reference. Population launcher: the
-seeds of each point train as one vmapped program.
+budget of 30 epochs: larger batches take fewer steps. Three rules for the
+learning rate at batch size B, a Choice axis crossed with the batch sizes:
+'fixed lr', 0.02 whatever B; 'linear scaling', 0.02 * B / 32
+(`optimizer.reference_batch_size=32`); 'linear scaling + warmup', the same
+reached by linear warmup over the first 5 epochs, Goyal et al.'s recipe. Each
+rule sets both keys, so the rows of the generic table are the rules. At batch
+32 'fixed lr' and 'linear scaling' are the same rate: the product of the axes
+trains that point twice, the only repeat. Population launcher: the seeds of
+each point train as one vmapped program.
 """
 
 import numpy as np
@@ -18,7 +20,7 @@ import numpy as np
 from research import tables
 from research.config import base_config
 from research.registry import register
-from research.search import Discrete
+from research.search import Choice, Discrete
 
 BATCH_SIZES = (32, 64, 128, 256, 512, 1024, 2048)
 REFERENCE_BATCH_SIZE = 32
@@ -27,18 +29,39 @@ WARMUP_EPOCHS = 5.0
 NUM_EPOCHS = 30
 LEVEL = 0.95
 
-# (reference batch size, warmup epochs) -> the rule's name.
-RULES = {
-    (0, 0.0): 'fixed lr',
-    (0, WARMUP_EPOCHS): 'fixed lr + warmup',
-    (REFERENCE_BATCH_SIZE, 0.0): 'scaled lr',
-    (REFERENCE_BATCH_SIZE, WARMUP_EPOCHS): 'scaled lr + warmup (Goyal et al.)',
-}
+# The rules for the rate at batch size B. 'fixed lr + warmup' is left out:
+# warmup is the remedy for the large early steps of a scaled rate, and the
+# fixed rate takes no large steps.
+RULE = Choice({
+    'fixed lr': {'optimizer.reference_batch_size': 0,
+                 'optimizer.schedule.warmup_epochs': 0.0},
+    'linear scaling': {'optimizer.reference_batch_size': REFERENCE_BATCH_SIZE,
+                       'optimizer.schedule.warmup_epochs': 0.0},
+    'linear scaling + warmup': {
+        'optimizer.reference_batch_size': REFERENCE_BATCH_SIZE,
+        'optimizer.schedule.warmup_epochs': WARMUP_EPOCHS},
+})
+RULES = RULE.values
+# (without warmup, with warmup): what warmup alone changes.
+WARMUP_PAIRS = (('linear scaling', 'linear scaling + warmup'),)
+AXES = {'rule': RULE, 'train.batch_size': Discrete(BATCH_SIZES)}
 
 
-def rule_name(reference_batch_size: int, warmup_epochs: float) -> str:
-  return RULES.get((int(reference_batch_size), float(warmup_epochs)),
-                   f'reference {reference_batch_size}, warmup {warmup_epochs:g}')
+def _lookup(config: dict, dotted: str):
+  node = config
+  for part in dotted.split('.'):
+    node = node[part]
+  return node
+
+
+def rule_of(config: dict) -> str:
+  """The RULE option whose settings `config` (a record's config) has, or a
+  description of its own settings."""
+  for name, keys in RULE.options.items():
+    if all(_lookup(config, k) == v for k, v in keys.items()):
+      return name
+  return (f'reference {_lookup(config, "optimizer.reference_batch_size")}, warmup '
+          f'{_lookup(config, "optimizer.schedule.warmup_epochs"):g}')
 
 
 def point_results(records) -> dict[str, dict[int, dict]]:
@@ -49,10 +72,7 @@ def point_results(records) -> dict[str, dict[int, dict]]:
   for r in records:
     if not r.get('config'):
       continue
-    optimizer = r['config']['optimizer']
-    rule = rule_name(optimizer['reference_batch_size'],
-                     optimizer['schedule']['warmup_epochs'])
-    point = results.setdefault(rule, {}).setdefault(
+    point = results.setdefault(rule_of(r['config']), {}).setdefault(
         int(r['config']['train']['batch_size']),
         {'test': [], 'train_loss': [], 'left_out': 0})
     final = r.get('final') or {}
@@ -61,10 +81,9 @@ def point_results(records) -> dict[str, dict[int, dict]]:
       point['train_loss'] += [final['train/loss']] if 'train/loss' in final else []
     else:
       point['left_out'] += 1
-  order = list(RULES.values())
   return {rule: dict(sorted(results[rule].items()))
-          for rule in sorted(results, key=lambda n: (order.index(n) if n in order
-                                                      else len(order), n))}
+          for rule in sorted(results, key=lambda n: (RULES.index(n) if n in RULES
+                                                      else len(RULES), n))}
 
 
 def steps_per_epoch(records) -> dict[int, int]:
@@ -155,15 +174,13 @@ def reading(results: dict[str, dict[int, dict]], n_test: int | None) -> list[str
     lines.append(f'At batch {largest_batch}: ' + ', '.join(
         f'{rule} {100 * a:.1f}%' for rule, a in at_largest.items())
                  + f'; best: {best}.')
-  for plain, warm in ((RULES[(0, 0.0)], RULES[(0, WARMUP_EPOCHS)]),
-                      (RULES[(REFERENCE_BATCH_SIZE, 0.0)],
-                       RULES[(REFERENCE_BATCH_SIZE, WARMUP_EPOCHS)])):
+  for plain, warm in WARMUP_PAIRS:
     both = [b for b in results.get(plain, {}) if results[plain][b]['test']
             and results.get(warm, {}).get(b, {}).get('test')]
     if both:
       deltas = [100 * (np.mean(results[warm][b]['test']) - np.mean(results[plain][b]['test']))
                 for b in both]
-      lines.append(f'Warmup with the {plain.split(" +")[0]}: {np.mean(deltas):+.1f} points '
+      lines.append(f'Warmup with {plain}: {np.mean(deltas):+.1f} points '
                    f'on average over batch sizes (from {min(deltas):+.1f} to {max(deltas):+.1f}).')
   return lines or ['No run finished: nothing to read.']
 
@@ -180,9 +197,9 @@ def report(inputs: tables.TableInputs) -> str:
     per_epoch = steps.get(b)
     rows.append((b, per_epoch or '—', per_epoch * epochs if per_epoch else '—',
                  f'{lr:g}', f'{lr * b / REFERENCE_BATCH_SIZE:g}',
-                 *(_cell(results.get(rule, {}).get(b)) for rule in RULES.values())))
+                 *(_cell(results.get(rule, {}).get(b)) for rule in RULES)))
   table = tables.markdown_table(
-      ['batch', 'steps / epoch', 'steps', 'fixed lr', 'scaled lr', *RULES.values()],
+      ['batch', 'steps / epoch', 'steps', 'fixed rate', 'scaled rate', *RULES],
       rows, align='r' * (5 + len(RULES)))
   plot_against_batch(results, inputs.figures_dir / 'accuracy_against_batch.png')
   n_test = max([(r.get('data') or {}).get('test') or 0 for r in inputs.records],
@@ -191,8 +208,9 @@ def report(inputs: tables.TableInputs) -> str:
 
 {epochs} epochs whatever the batch size: the number of steps falls as the
 batch grows. The scaled rate is lr * batch / {REFERENCE_BATCH_SIZE}; warmup raises
-the rate linearly from 0 over the first {WARMUP_EPOCHS:g} epochs. The last four columns
-are the final test accuracy (%) under each rule, mean ± std over seeds.
+the rate linearly from 0 over the first {WARMUP_EPOCHS:g} epochs. The last {len(RULES)} columns
+are the final test accuracy (%) under each rule, mean ± std over seeds; at batch
+{REFERENCE_BATCH_SIZE} 'fixed lr' and 'linear scaling' are the same run (the same rate).
 
 {table}
 
@@ -204,12 +222,9 @@ are the final test accuracy (%) under each rule, mean ± std over seeds.
 
 
 @register('batch_size',
-          description='Batch size 32-2048 x {fixed lr, lr scaled by batch / 32} x warmup 0 / 5 epochs at a fixed 30 epochs: MNIST-1D residual MLP, SGD + momentum 0.9',
+          description='Batch size 32-2048 x {fixed lr 0.02, linear scaling 0.02 * batch / 32, linear scaling + 5 epochs of warmup} at a fixed 30 epochs: MNIST-1D residual MLP, SGD + momentum 0.9',
           reference='Goyal et al. 2017, "Accurate, large minibatch SGD": the linear scaling rule with warmup keeps the small-batch accuracy up to a large batch, then breaks down',
-          axes={'train.batch_size': Discrete(BATCH_SIZES),
-                'optimizer.reference_batch_size': Discrete((0, REFERENCE_BATCH_SIZE)),
-                'optimizer.schedule.warmup_epochs': Discrete((0.0, WARMUP_EPOCHS))},
-          report=report)
+          axes=AXES, report=report)
 def get_config():
   c = base_config()
   c.data.name = 'mnist1d'

@@ -1,38 +1,44 @@
 """Learning-rate schedules at one learning rate, with and without warmup.
 
     research sweep schedules --launcher population --seeds 3
-    research sweep schedules_step --launcher population --seeds 3
     research table schedules
 
 MNIST-1D with the quickstart's residual MLP, SGD with momentum 0.9 at a peak
 rate of 0.1 (high enough that a constant rate ends noisy), batch 100, 60
 epochs. The axes are the schedules of research/optim/schedules.py (constant,
-cosine, linear, inverse_sqrt, sgdr) times linear warmup over 0 or 5 epochs.
-The 'step' schedule needs `optimizer.schedule.step_epochs`, which every other
-schedule must leave at its default (the schedule config rejects a key its
-schedule ignores), and a sweep is the product of its axes: so the step
-schedule (rate / 10 at epochs 30 and 45) trains in its own registered
-experiment, `schedules_step`, this config over the warmup axis alone. The
-`schedules` report reads its records too, from beside its own. Population
-launcher: the seeds of each point train as one vmapped program.
+cosine, linear, inverse_sqrt, sgdr, step) times linear warmup over 0 or 5
+epochs. The schedule is a Choice axis: the 'step' option also sets its
+`step_epochs` (the rate / 10 at epochs 30 and 45), which every other schedule
+must leave at its default (the schedule config rejects a key its schedule
+ignores); SGDR keeps its default periods (10, 20, 40 epochs, so a 60-epoch
+run ends inside the third). Population launcher: the seeds of each point train
+as one vmapped program.
 """
-
-import pathlib
 
 import numpy as np
 
 from research import tables
 from research.config import base_config
 from research.registry import register
-from research.search import Discrete
+from research.search import Choice, Discrete
 
-SCHEDULE_NAMES = ('constant', 'cosine', 'linear', 'inverse_sqrt', 'sgdr')
 WARMUP_EPOCHS = (0.0, 5.0)
 NUM_EPOCHS = 60
 # The step schedule: the rate / 10 at half and at three quarters of the run.
 STEP_EPOCHS = (30.0, 45.0)
-STEP_EXPERIMENT = 'schedules_step'
+# Each schedule with the settings it needs besides the defaults: only the
+# step schedule has one, and no other schedule may set it.
+SCHEDULE = Choice({
+    **{name: {'optimizer.schedule.name': name}
+       for name in ('constant', 'cosine', 'linear', 'inverse_sqrt', 'sgdr')},
+    'step': {'optimizer.schedule.name': 'step',
+             'optimizer.schedule.step_epochs': STEP_EPOCHS},
+})
+SCHEDULE_NAMES = SCHEDULE.values
+AXES = {'schedule': SCHEDULE,
+        'optimizer.schedule.warmup_epochs': Discrete(WARMUP_EPOCHS)}
 LEVEL = 0.95
+_PREFIX = 'optimizer.schedule.'
 
 
 # --------------------------------------------------------------------------
@@ -40,23 +46,31 @@ LEVEL = 0.95
 
 
 def schedule_config(name: str, warmup_epochs: float):
-  """The `optimizer.schedule` section of `name` with `warmup_epochs` (and
-  STEP_EPOCHS for 'step')."""
+  """The `optimizer.schedule` section of the SCHEDULE option `name` with
+  `warmup_epochs`."""
   c = base_config().optimizer.schedule
-  c.name = name
+  for key, value in SCHEDULE.options[name].items():
+    c[key.removeprefix(_PREFIX)] = value
   c.warmup_epochs = float(warmup_epochs)
-  if name == 'step':
-    c.step_epochs = STEP_EPOCHS
   return c
 
 
-def learning_rates(name: str, warmup_epochs: float, *, peak: float,
-                   steps_per_epoch: int, num_epochs: int) -> np.ndarray:
-  """The rate at steps 0 .. num_epochs * steps_per_epoch - 1."""
+def recorded_schedule(record: dict):
+  """The `optimizer.schedule` section of a trial record's config (JSON
+  turned tuples into lists)."""
+  c = base_config().optimizer.schedule
+  for key, value in _value(record, 'optimizer.schedule').items():
+    c[key] = tuple(value) if isinstance(value, list) else value
+  return c
+
+
+def learning_rates(schedule, *, peak: float, steps_per_epoch: int,
+                   num_epochs: int) -> np.ndarray:
+  """The rate of the `optimizer.schedule` section `schedule` at steps
+  0 .. num_epochs * steps_per_epoch - 1."""
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from research.optim.schedules import build_schedule  # pylint: disable=g-import-not-at-top
-  schedule = build_schedule(schedule_config(name, warmup_epochs), peak,
-                            steps_per_epoch=steps_per_epoch,
+  schedule = build_schedule(schedule, peak, steps_per_epoch=steps_per_epoch,
                             num_epochs=num_epochs)
   steps = jnp.arange(num_epochs * steps_per_epoch)
   if not callable(schedule):  # constant without warmup: the float itself
@@ -112,42 +126,27 @@ def _label(name: str, warmup: float) -> str:
 
 
 def point_results(records) -> dict[tuple[str, float], dict]:
-  """{(schedule, warmup epochs): {'test', 'train_loss', 'left_out'}}: the
-  final test accuracies and train losses of each point's finished runs and
-  how many runs did not finish, in the order of the axes (step last)."""
+  """{(schedule, warmup epochs): {'test', 'train_loss', 'left_out',
+  'record'}}: the final test accuracies and train losses of each point's
+  finished runs, how many runs did not finish, and one of its records, in
+  the order of the axes."""
   results = {}
   for r in records:
     if not r.get('config'):
       continue
     key = (_value(r, 'optimizer.schedule.name'),
            float(_value(r, 'optimizer.schedule.warmup_epochs')))
-    point = results.setdefault(key, {'test': [], 'train_loss': [], 'left_out': 0})
+    point = results.setdefault(key, {'test': [], 'train_loss': [], 'left_out': 0,
+                                     'record': r})
     final = r.get('final') or {}
     if r.get('status') in tables.FINISHED and 'test/accuracy' in final:
       point['test'].append(final['test/accuracy'])
       point['train_loss'] += [final['train/loss']] if 'train/loss' in final else []
     else:
       point['left_out'] += 1
-  order = {n: i for i, n in enumerate((*SCHEDULE_NAMES, 'step'))}
+  order = {n: i for i, n in enumerate(SCHEDULE_NAMES)}
   return dict(sorted(results.items(),
                      key=lambda kv: (order.get(kv[0][0], len(order)), kv[0])))
-
-
-def step_records(records) -> list[dict]:
-  """The records of `schedules_step` beside these ones: in
-  <output_dir>/schedules_step/*/trial.json for each <output_dir> that the
-  records were read from."""
-  from research.tracking import jsonio  # pylint: disable=g-import-not-at-top
-  output_dirs = {pathlib.Path(r.get('record_dir') or r['run_dir']).parent.parent
-                 for r in records if r.get('record_dir') or r.get('run_dir')}
-  found = []
-  for output_dir in sorted(output_dirs):
-    for path in sorted(output_dir.glob(f'{STEP_EXPERIMENT}/*/trial.json')):
-      try:
-        found.append({**jsonio.read_json(path), 'record_dir': str(path.parent)})
-      except ValueError:  # a torn file: the step experiment's own table says so
-        continue
-  return found
 
 
 def _test_examples(records) -> int | None:
@@ -195,12 +194,12 @@ def reading(results: dict[tuple[str, float], dict], n_test: int | None) -> list[
     text = (f'{"With" if warmup else "Without"} warmup, the constant rate ends at a '
             f'training loss of {base:.3g}')
     if lower:
-      text += '; ' + ', '.join(f'{n} {v:.3g} ({base / v:.0f}x lower)' for v, n in lower)
+      text += '; ' + ', '.join(f'{n} {v:.3g} ({base / v:.2g}x lower)' for v, n in lower)
     if higher:
       text += f'; not below it: {", ".join(higher)}'
     lines.append(text + '.')
   deltas = {name: 100 * (means[(name, w)] - means[(name, 0.0)])
-            for name in (*SCHEDULE_NAMES, 'step') for w in WARMUP_EPOCHS[1:]
+            for name in SCHEDULE_NAMES for w in WARMUP_EPOCHS[1:]
             if (name, w) in means and (name, 0.0) in means}
   if deltas:
     text = (f'Warmup changes the mean test accuracy by '
@@ -222,20 +221,24 @@ def report(inputs: tables.TableInputs) -> str:
   steps_per_epoch = int(some['steps']) // int(some['epochs'])
   num_epochs = int(_value(some, 'train.num_epochs'))
   peak = float(_value(some, 'optimizer.learning_rate'))
-  rates = {}
-  for name in (*SCHEDULE_NAMES, 'step'):
+  results = point_results(inputs.records)
+
+  def rates_of(schedule) -> np.ndarray:
+    return learning_rates(schedule, peak=peak, steps_per_epoch=steps_per_epoch,
+                          num_epochs=num_epochs)
+
+  # Each point's rates from its own record (what it trained with), then the
+  # points of the axes that no record has yet.
+  rates = {key: rates_of(recorded_schedule(r['record'])) for key, r in results.items()}
+  for name in SCHEDULE_NAMES:
     for warmup in WARMUP_EPOCHS:
-      rates[(name, warmup)] = learning_rates(
-          name, warmup, peak=peak, steps_per_epoch=steps_per_epoch,
-          num_epochs=num_epochs)
-  step = step_records(inputs.records)
-  results = point_results([*inputs.records, *step])
+      if (name, warmup) not in rates:
+        rates[(name, warmup)] = rates_of(schedule_config(name, warmup))
+  order = {n: i for i, n in enumerate(SCHEDULE_NAMES)}
+  rates = dict(sorted(rates.items(), key=lambda kv: (order.get(kv[0][0], len(order)),
+                                                     kv[0])))
   rows = []
   for (name, warmup), r in results.items():
-    if (name, warmup) not in rates:  # a warmup set from the command line
-      rates[(name, warmup)] = learning_rates(
-          name, warmup, peak=peak, steps_per_epoch=steps_per_epoch,
-          num_epochs=num_epochs)
     end = rates[(name, warmup)][-1] / peak
     rows.append((name, f'{warmup:g}', len(r['test']) or '—',
                  tables.mean_std(r['train_loss'], scale=1.0, digits=4),
@@ -245,15 +248,16 @@ def report(inputs: tables.TableInputs) -> str:
        'last lr / peak', 'not finished'], rows, align='lrrrrrr')
   plot_rates(rates, inputs.figures_dir / 'learning_rates.png', steps_per_epoch)
   name = inputs.experiment
+  sgdr = schedule_config('sgdr', 0.0)
   return f"""## Learning rate against step
 
 Every schedule of `research/optim/schedules.py` at peak rate {peak:g} over
 {num_epochs} epochs of {steps_per_epoch} steps, computed by the project's
-`build_schedule`; on the right with linear warmup from 0 over {WARMUP_EPOCHS[-1]:g} epochs.
-The 'step' schedule (rate / 10 at epochs {', '.join(f'{e:g}' for e in STEP_EPOCHS)}) is
-the `{STEP_EXPERIMENT}` experiment (`research sweep {STEP_EXPERIMENT} ...`; {len(step)}
-records found beside these): its `step_epochs` cannot differ from the default in
-the step points of one sweep only.
+`build_schedule` from each point's recorded `optimizer.schedule`; on the right
+with linear warmup from 0 over {WARMUP_EPOCHS[-1]:g} epochs. 'step' divides the rate by
+10 at epochs {', '.join(f'{e:g}' for e in STEP_EPOCHS)}; 'sgdr' restarts after a first period of
+{sgdr.sgdr_period_epochs:g} epochs, each next one {sgdr.sgdr_period_mult:g} times longer (counted from the end
+of warmup).
 
 ![learning rates](figures/{name}/learning_rates.png)
 
@@ -266,15 +270,13 @@ Means ± std over seeds of the model at the end of training (evaluation mode);
 
 ## Reading
 
-{chr(10).join('- ' + line for line in reading(results, _test_examples([*finished, *step])))}"""
+{chr(10).join('- ' + line for line in reading(results, _test_examples(finished)))}"""
 
 
 @register('schedules',
-          description='Learning-rate schedules (constant, cosine, linear, inverse sqrt, SGDR) x warmup 0 / 5 epochs: MNIST-1D residual MLP, SGD + momentum 0.9 at peak lr 0.1, 60 epochs',
+          description='Learning-rate schedules (constant, cosine, linear, inverse sqrt, SGDR, step at epochs 30 / 45) x warmup 0 / 5 epochs: MNIST-1D residual MLP, SGD + momentum 0.9 at peak lr 0.1, 60 epochs',
           reference='Loshchilov & Hutter 2017 (SGDR); Goyal et al. 2017 (warmup); Vaswani et al. 2017 (inverse sqrt)',
-          axes={'optimizer.schedule.name': Discrete(SCHEDULE_NAMES),
-                'optimizer.schedule.warmup_epochs': Discrete(WARMUP_EPOCHS)},
-          report=report)
+          axes=AXES, report=report)
 def get_config():
   c = base_config()
   c.data.name = 'mnist1d'
@@ -288,15 +290,4 @@ def get_config():
   c.train.num_epochs = NUM_EPOCHS
   c.train.monitor = ''  # the schedule runs to its end: the final model counts
   c.train.checkpoint_every_epochs = NUM_EPOCHS
-  return c
-
-
-@register(STEP_EXPERIMENT,
-          description='The step schedule (lr / 10 at epochs 30 and 45) of the `schedules` experiment, with and without warmup; its records join the `schedules` report',
-          reference='the `schedules` experiment',
-          axes={'optimizer.schedule.warmup_epochs': Discrete(WARMUP_EPOCHS)})
-def get_step_config():
-  c = get_config()
-  c.optimizer.schedule.name = 'step'
-  c.optimizer.schedule.step_epochs = STEP_EPOCHS
   return c

@@ -1,7 +1,9 @@
 """Random against grid search at an equal budget (Bergstra & Bengio 2012).
 
     research sweep search --search grid --launcher population
-    research sweep search --search random --trials 27 --launcher population
+    research sweep search --search random --trials 9 --search-seed 1 --launcher population
+    research sweep search --search random --trials 9 --search-seed 2 --launcher population
+    research sweep search --search random --trials 9 --search-seed 3 --launcher population
     research table search
 
 MNIST-1D (1,000 training examples held out as dev), the quickstart's residual
@@ -10,16 +12,18 @@ MLP, Adam, batch 100, 40 epochs. Two axes: the learning rate, log-uniform on
 [1e-6, 1e-5], which at these rates shrinks the weights by ~1e-4 over a whole
 run and so does not (the report checks it). The 3 x 3 grid is 9 trials that
 try only 3 learning rates (the centres of three equal log-thirds of the
-range); 9 random trials try 9. The random sweep of 27 trials is cut, in the
-order it drew them, into 3 independent random searches of the grid's budget
-(the draws are independent, so each block of 9 is a search of its own;
-`research sweep` seeds its random points with a fixed seed, so two sweeps of
-9 would repeat the same points). Population launcher: every trial of a sweep
-is one vmapped program (learning rate and weight decay are traced).
+range); 9 random trials try 9. Each random search is a sweep of its own, with
+its own `--search-seed`; the report groups the trials by the sweep records
+that list them (a sweep run again, which skips its finished trials, is still
+one search) and compares each random search's best with the grid's. Its §8
+section simulates many more searches on the pool of every trial. Population
+launcher: every trial of a sweep is one vmapped program (learning rate and
+weight decay are traced).
 """
 
 import math
 import pathlib
+from typing import NamedTuple
 
 import numpy as np
 
@@ -137,40 +141,57 @@ def _score(record) -> float | None:
   return (record.get('final') or {}).get(SELECT_BY)
 
 
-def searches(sweeps: list[dict], records: list[dict]) -> list[tuple[str, str, list[dict]]]:
-  """[(label, kind, trials)]: the finished trials of each sweep in the
-  order it ran them; a random or halton sweep is cut into blocks of the
-  grid's budget (its number of trials, or the axes' grid size without a grid
-  sweep), each an independent search. Repeated sweeps count once."""
+class Search(NamedTuple):
+  """The trials of one search: every sweep record with the same search,
+  search seed (not for a grid, which has none) and common overrides."""
+  label: str  # 'grid', 'random, seed 1'
+  kind: str  # the sweeps' 'search': grid, random, halton (W&B: bayes)
+  trials: list[dict]  # the finished trials with a score, in listed order
+  listed: int  # how many distinct trials its sweeps listed, finished or not
+
+
+def searches(sweeps: list[dict], records: list[dict]) -> list[Search]:
+  """The searches that the sweep records ran, in order of their first sweep.
+
+  A trial is matched to its record by the name of its run directory; one
+  that several sweeps of the same search list (a re-run that skipped it)
+  counts once. A trial that two different searches list counts in both.
+  """
   by_dir = {pathlib.Path(r['run_dir']).name: r for r in records if r.get('run_dir')}
-  runs, seen = [], set()
+  listed: dict[tuple, dict[str, None]] = {}  # search -> run directory names
   for sweep in sweeps:
-    names = tuple(pathlib.Path(d).name for d in sweep.get('run_dirs') or ())
-    if names and names not in seen:
-      seen.add(names)
-      runs.append((sweep.get('search', 'grid'), [by_dir[n] for n in names if n in by_dir]))
-  grids = [trials for kind, trials in runs if kind == 'grid']
-  budget = len(grids[0]) if grids else math.prod(len(a.grid) for a in AXES.values())
-  out, count = [], {}
-  for kind, trials in runs:
-    blocks = ([trials] if kind == 'grid' or len(trials) < budget else
-              [trials[i:i + budget] for i in range(0, len(trials) - budget + 1, budget)])
-    for block in blocks:
-      count[kind] = count.get(kind, 0) + 1
-      finished = [r for r in block if r.get('status') in tables.FINISHED
-                  and _score(r) is not None]
-      out.append((f'{kind} {count[kind]}', kind, finished))
-  return out
+    kind = sweep.get('search', 'grid')
+    seed = None if kind == 'grid' else sweep.get('search_seed', 0)
+    key = (kind, seed, tuple(sweep.get('overrides') or ()))
+    names = listed.setdefault(key, {})
+    for run_dir in sweep.get('run_dirs') or ():
+      names.setdefault(pathlib.Path(run_dir).name)
+  found, labels = [], set()
+  for (kind, seed, _), names in listed.items():
+    if not names:
+      continue
+    # The same search with other common overrides is another search.
+    base = kind if seed is None else f'{kind}, seed {seed}'
+    label, n = base, 1
+    while label in labels:
+      n += 1
+      label = f'{base} ({n})'
+    labels.add(label)
+    trials = [by_dir[name] for name in names if name in by_dir]
+    found.append(Search(label, kind, [r for r in trials if r.get('status') in tables.FINISHED
+                                      and _score(r) is not None], len(names)))
+  return found
 
 
-def search_rows(found: list[tuple[str, str, list[dict]]]) -> list[tuple]:
+def search_rows(found: list[Search]) -> list[tuple]:
   rows = []
-  for label, _, trials in found:
+  for label, _, trials, listed in found:
+    count = str(len(trials)) if len(trials) == listed else f'{len(trials)} of {listed}'
     if not trials:
-      rows.append((label, 0, 0, '—', '—', '—', '—'))
+      rows.append((label, count, 0, '—', '—', '—', '—'))
       continue
     best = max(trials, key=_score)
-    rows.append((label, len(trials), len({_lr(r) for r in trials}),
+    rows.append((label, count, len({_lr(r) for r in trials}),
                  tables.format_value(_lr(best), log_scale=True),
                  tables.format_value(_wd(best), log_scale=True),
                  f'{100 * _score(best):.1f}',
@@ -196,29 +217,39 @@ def dev_noise(records: list[dict]) -> float | None:
   return 100 * (high - low) / 2
 
 
-def comparison(found, noise: float | None = None) -> list[str]:
-  """Sentences: the grid's best against each random search's best, by the
-  selection metric and by the test accuracy of the trial each one picked."""
-  picks = {label: max(trials, key=_score) for label, _, trials in found if trials}
-  grid = [label for label, kind, _ in found if kind == 'grid' and label in picks]
-  others = [label for label, kind, _ in found if kind != 'grid' and label in picks]
+def comparison(found: list[Search], noise: float | None = None) -> list[str]:
+  """Sentences: each non-grid search's best against the grid's, by the
+  selection metric and by the test accuracy of the trial each one picked,
+  and whether their budgets were equal."""
+  picks = {f.label: max(f.trials, key=_score) for f in found if f.trials}
+  grid = [f for f in found if f.kind == 'grid' and f.label in picks]
+  others = [f for f in found if f.kind != 'grid' and f.label in picks]
   if not grid or not others:
     return ['Both a grid and a random (or halton) sweep are needed for the comparison.']
   best = {label: _score(r) for label, r in picks.items()}
   test = {label: (r.get('final') or {}).get('test/accuracy') for label, r in picks.items()}
-  g = best[grid[0]]
-  wins = sum(best[o] > g for o in others)
-  ties = sum(best[o] == g for o in others)
-  lines = [f'Best {SELECT_BY} of the grid: {100 * g:.1f}%; of the {len(others)} '
-           f'non-grid searches: {100 * np.mean([best[o] for o in others]):.1f}% on average '
-           f'({", ".join(f"{100 * best[o]:.1f}" for o in others)}). '
-           f'{wins} of {len(others)} found a better configuration than the grid'
-           + (f', {ties} an equal one' if ties else '') + '.']
-  if test[grid[0]] is not None and all(test[o] is not None for o in others):
-    lines.append(f'On the test set, the grid\'s pick scores {100 * test[grid[0]]:.1f}%, '
-                 f'the random searches\' picks {100 * np.mean([test[o] for o in others]):.1f}% '
-                 'on average: the best of several noisy dev scores overstates its own '
-                 'accuracy, the test set does not select.')
+  g = best[grid[0].label]
+
+  def verdict(o: Search) -> str:
+    b = best[o.label]
+    return 'better' if b > g else 'equal' if b == g else 'worse'
+
+  wins = sum(best[o.label] > g for o in others)
+  ties = sum(best[o.label] == g for o in others)
+  lines = [f'Best {SELECT_BY} of the grid ({len(grid[0].trials)} trials): {100 * g:.1f}%; '
+           + '; '.join(f'{o.label} ({len(o.trials)} trials): {100 * best[o.label]:.1f}% '
+                       f'({verdict(o)})' for o in others)
+           + f'. {wins} of {len(others)} non-grid searches found a better configuration '
+           'than the grid' + (f', {ties} an equal one' if ties else '') + '.']
+  budgets = {len(f.trials) for f in (grid[0], *others)}
+  if len(budgets) > 1:
+    lines.append('The budgets differ (finished trials per search above): the '
+                 'comparison is not at an equal budget.')
+  if test[grid[0].label] is not None and all(test[o.label] is not None for o in others):
+    lines.append(f'On the test set, the grid\'s pick scores {100 * test[grid[0].label]:.1f}%, '
+                 'the other searches\' picks '
+                 f'{100 * np.mean([test[o.label] for o in others]):.1f}% on average: the '
+                 'test set, which did not select them, is the fair comparison of the picks.')
   if noise is not None:
     lines.append(f'One accuracy near these on a split of this size is known to about '
                  f'±{noise:.1f} points (95% interval of its sampling alone): differences '
@@ -246,14 +277,14 @@ def weight_decay_check(grid_trials: list[dict], noise: float | None = None) -> s
           + (f' (a single dev score is known to ±{noise:.1f} points).' if noise else '.'))
 
 
-def plot_trials(found, path, grid_lrs) -> None:
+def plot_trials(found: list[Search], path, grid_lrs) -> None:
   """Score against learning rate, a marker per search, the grid's rates as
   vertical lines."""
   from research import plots  # pylint: disable=g-import-not-at-top  (matplotlib)
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   fig, ax = plt.subplots(figsize=(plots.FIGSIZE[0] * 1.4, plots.FIGSIZE[1] * 0.8))
   random_markers = ('o', '^', 'v', 'D', 'P', 'X', '*', '<', '>')
-  for i, (label, kind, trials) in enumerate(found):
+  for i, (label, kind, trials, _) in enumerate(found):
     color = plots.style(i)['color']
     marker = 's' if kind == 'grid' else random_markers[i % len(random_markers)]
     ax.scatter([_lr(r) for r in trials], [100 * _score(r) for r in trials],
@@ -277,7 +308,7 @@ def report(inputs: tables.TableInputs) -> str:
           and _score(r) is not None]
   if not pool:
     return '## Search\n\nNo finished trial: nothing to compare.'
-  grid_trials = next((t for _, kind, t in found if kind == 'grid'), [])
+  grid_trials = next((f.trials for f in found if f.kind == 'grid'), [])
   grid_lrs = sorted({_lr(r) for r in grid_trials}) or list(LR_GRID)
   noise = dev_noise(pool)
   sections = []
@@ -286,8 +317,9 @@ def report(inputs: tables.TableInputs) -> str:
     sections += [
         '## Grid against random search',
         f'Each search\'s best trial by final {SELECT_BY} and that trial\'s test '
-        'accuracy; a random sweep is cut into blocks of the grid\'s budget, in the '
-        'order it drew its points.',
+        'accuracy. A search is the trials that its sweep records list: a random '
+        'search per `--search-seed`, where a sweep run again counts each trial once '
+        '("trials" counts the finished ones, "k of n" when some of its n did not finish).',
         tables.markdown_table(['search', 'trials', 'distinct learning rates', 'best lr',
                                'its weight decay', f'best {SELECT_BY} %', 'its test acc. %'],
                               search_rows(found), align='lrrrrrr'),
@@ -322,7 +354,7 @@ def report(inputs: tables.TableInputs) -> str:
 
 
 @register('search',
-          description='Random vs grid search at an equal budget of 9 trials: learning rate (matters) x weight decay in [1e-6, 1e-5] (does not); MNIST-1D residual MLP, Adam, 40 epochs, selected by dev accuracy',
+          description='Random vs grid search at an equal budget of 9 trials: a 3 x 3 grid against 3 random searches (sweeps with --search-seed 1, 2, 3) over learning rate (matters) x weight decay in [1e-6, 1e-5] (does not); MNIST-1D residual MLP, Adam, 40 epochs, selected by dev accuracy',
           reference='REFERENCES.md §8 (Bergstra & Bengio 2012): P(at least one of n random trials in the best fraction q) = 1 - (1 - q)^n; q = 5%, n = 60 -> 0.95',
           axes=AXES, report=report)
 def get_config():

@@ -16,9 +16,10 @@ from experiments import universal_approximation as ua
 from launch import sweep
 from launch.trials import Trial, load_registry
 from research import config as config_lib
+from research import search as search_lib
 from research.tables import TableInputs
 
-TRAINABLE = ('schedules', 'schedules_step', 'batch_size', 'early_stopping', 'search')
+TRAINABLE = ('schedules', 'batch_size', 'early_stopping', 'search')
 MNIST1D = {'train': 4000, 'dev': 0, 'test': 1000}
 
 
@@ -75,25 +76,39 @@ def test_registered_config_validates(name):
 
 def test_schedules_axes_expand_to_every_schedule_with_and_without_warmup():
   trials = sweep.expand('schedules', search='grid', seeds=(0, 1))
-  points = {(t.config('runs').optimizer.schedule.name,
-             t.config('runs').optimizer.schedule.warmup_epochs) for t in trials}
-  assert points == {(n, w) for n in ('constant', 'cosine', 'linear', 'inverse_sqrt', 'sgdr')
+  assert len(trials) == 24
+  points = {(c.name, c.step_epochs, c.warmup_epochs)
+            for c in (t.config('runs').optimizer.schedule for t in trials)}
+  # Only the step option sets step_epochs; every other schedule keeps ().
+  assert points == {(n, (30.0, 45.0) if n == 'step' else (), w)
+                    for n in ('constant', 'cosine', 'linear', 'inverse_sqrt', 'sgdr', 'step')
                     for w in (0.0, 5.0)}
-  assert len(trials) == 20
-  step = [t.config('runs').optimizer.schedule for t in sweep.expand('schedules_step')]
-  assert {(c.name, c.step_epochs, c.warmup_epochs) for c in step} == {
-      ('step', (30.0, 45.0), 0.0), ('step', (30.0, 45.0), 5.0)}
+  # The overrides hold config keys only, never the Choice axis's own name.
+  keys = {item.split('=')[0] for t in trials for item in t.overrides}
+  assert keys == {'optimizer.schedule.name', 'optimizer.schedule.step_epochs',
+                  'optimizer.schedule.warmup_epochs'}
+  assert 'schedules_step' not in load_registry().names()
 
 
-def test_batch_size_axes_are_batches_times_four_rules():
+def test_batch_size_axes_are_batches_times_three_rules():
   trials = sweep.expand('batch_size', search='grid')
   configs = [t.config('runs') for t in trials]
+  assert len(trials) == 21
   points = {(c.train.batch_size, c.optimizer.reference_batch_size,
              c.optimizer.schedule.warmup_epochs) for c in configs}
   assert points == {(b, r, w) for b in (32, 64, 128, 256, 512, 1024, 2048)
-                    for r in (0, 32) for w in (0.0, 5.0)}
+                    for r, w in ((0, 0.0), (32, 0.0), (32, 5.0))}
   assert {c.optimizer.name for c in configs} == {'momentum'}
-  assert {batch_size.rule_name(*p[1:]) for p in points} == set(batch_size.RULES.values())
+  rules = [batch_size.rule_of(c.to_dict()) for c in configs]
+  assert sorted(set(rules)) == sorted(batch_size.RULES)
+  assert all(rules.count(rule) == 7 for rule in batch_size.RULES)
+  # Every rule's learning rate at batch B, as the optimizer builds it.
+  from research.optim.schedules import scaled_learning_rate
+  for c, rule in zip(configs, rules):
+    lr = scaled_learning_rate(c.optimizer.learning_rate, c.train.batch_size,
+                              c.optimizer.reference_batch_size)
+    expected = 0.02 if rule == 'fixed lr' else 0.02 * c.train.batch_size / 32
+    assert lr == pytest.approx(expected)
 
 
 def test_early_stopping_axes_are_patiences_on_a_dev_metric():
@@ -111,17 +126,23 @@ def test_search_grid_tries_three_rates_and_random_search_nine():
   # The centres of three equal thirds of [1e-4, 1e-1] in log space.
   np.testing.assert_allclose(np.log10(rates), [-3.5, -2.5, -1.5])
   assert len({o.weight_decay for o in grid}) == 3
-  random = [t.config('runs').optimizer
-            for t in sweep.expand('search', search='random', num_trials=9)]
-  assert len({o.learning_rate for o in random}) == 9
-  assert all(1e-4 <= o.learning_rate <= 1e-1 and 1e-6 <= o.weight_decay <= 1e-5
-             for o in random)
+  draws = {}
+  for seed in (1, 2, 3):
+    random = [t.config('runs').optimizer for t in sweep.expand(
+        'search', search='random', num_trials=9, search_seed=seed)]
+    assert all(1e-4 <= o.learning_rate <= 1e-1 and 1e-6 <= o.weight_decay <= 1e-5
+               for o in random)
+    draws[seed] = {o.learning_rate for o in random}
+    assert len(draws[seed]) == 9
+  # Each --search-seed is another search: no rate in common.
+  assert not (draws[1] & draws[2] or draws[1] & draws[3] or draws[2] & draws[3])
 
 
 def test_search_sweeps_train_as_one_population_each():
   from launch.population import plan
-  for kind, n in (('grid', None), ('random', 27)):
-    configs = [t.config('runs') for t in sweep.expand('search', search=kind, num_trials=n)]
+  for kind, n in (('grid', None), ('random', 9)):
+    configs = [t.config('runs') for t in sweep.expand('search', search=kind, num_trials=n,
+                                                      search_seed=1 if n else 0)]
     assert plan(configs) == [list(range(len(configs)))]
 
 
@@ -129,61 +150,76 @@ def test_search_sweeps_train_as_one_population_each():
 # schedules
 
 
+def _rates(name, warmup, *, peak, steps_per_epoch, num_epochs):
+  return schedules.learning_rates(schedules.schedule_config(name, warmup), peak=peak,
+                                  steps_per_epoch=steps_per_epoch, num_epochs=num_epochs)
+
+
 def test_schedule_rates_follow_their_formulas():
   peak, per_epoch, epochs = 0.1, 4, 10
   total, warmup = per_epoch * epochs, 5 * per_epoch
   s = np.arange(total)
-  cosine = schedules.learning_rates('cosine', 0.0, peak=peak, steps_per_epoch=per_epoch,
-                                    num_epochs=epochs)
+  cosine = _rates('cosine', 0.0, peak=peak, steps_per_epoch=per_epoch, num_epochs=epochs)
   np.testing.assert_allclose(cosine, peak * 0.5 * (1 + np.cos(np.pi * s / total)),
                              rtol=1e-5, atol=1e-7)
-  linear = schedules.learning_rates('linear', 5.0, peak=peak, steps_per_epoch=per_epoch,
-                                    num_epochs=epochs)
+  linear = _rates('linear', 5.0, peak=peak, steps_per_epoch=per_epoch, num_epochs=epochs)
   expected = np.where(s < warmup, peak * s / warmup,
                       peak * (1 - (s - warmup) / (total - warmup)))
   np.testing.assert_allclose(linear, expected, rtol=1e-5, atol=1e-7)
-  constant = schedules.learning_rates('constant', 0.0, peak=peak,
-                                      steps_per_epoch=per_epoch, num_epochs=epochs)
+  constant = _rates('constant', 0.0, peak=peak, steps_per_epoch=per_epoch,
+                    num_epochs=epochs)
   np.testing.assert_array_equal(constant, np.full(total, peak))
+  # The step option's own step_epochs (30, 45) of a 60-epoch run, after warmup.
+  step = _rates('step', 5.0, peak=peak, steps_per_epoch=2, num_epochs=60)
+  s = np.arange(120)
+  expected = np.where(s < 10, peak * s / 10, peak * 0.1 ** ((s >= 60).astype(int) + (s >= 90)))
+  np.testing.assert_allclose(step, expected, rtol=1e-5, atol=1e-9)
+
+
+def _schedule_trial(name, warmup, seed):
+  point = {'schedule': name, 'optimizer.schedule.warmup_epochs': warmup}
+  overrides = tuple(sweep.format_override(k, v) for k, v in
+                    search_lib.overrides_of(schedules.AXES, point).items())
+  return Trial('schedules', overrides, seed)
 
 
 def test_schedules_report_rows_reading_and_figure(tmp_path):
   rng = np.random.default_rng(0)
   points = {('constant', 0.0): (0.60, 0.2), ('cosine', 0.0): (0.66, 0.006),
-            ('cosine', 5.0): (0.67, 0.005)}
+            ('cosine', 5.0): (0.67, 0.005), ('step', 0.0): (0.64, 0.01)}
   records, expected = [], {}
   for (name, warmup), (acc, loss) in points.items():
-    overrides = (f'optimizer.schedule.name={name!r}',
-                 f'optimizer.schedule.warmup_epochs={warmup!r}')
     accs, losses = acc + 0.01 * rng.random(2), loss * (1 + rng.random(2))
     expected[(name, warmup)] = (accs, losses)
     for seed in (0, 1):
       records.append(fake_record(
-          tmp_path, Trial('schedules', overrides, seed), epochs=60, steps=2400,
+          tmp_path, _schedule_trial(name, warmup, seed), epochs=60, steps=2400,
           final={'test/accuracy': accs[seed], 'train/loss': losses[seed]}))
-  records.append(fake_record(tmp_path, Trial('schedules', overrides, 2), status='failed'))
-  # The step schedule's runs, a sibling experiment, are found on disk.
-  step_accs = np.array([0.64, 0.65])
-  for seed, acc in enumerate(step_accs):
-    fake_record(tmp_path, Trial('schedules_step', ('optimizer.schedule.warmup_epochs=0.0',), seed),
-                epochs=60, steps=2400, final={'test/accuracy': acc, 'train/loss': 0.01})
+  records.append(fake_record(tmp_path, _schedule_trial('cosine', 5.0, 2), status='failed'))
+  # A step record in a folder beside these (the former `schedules_step`
+  # experiment's): the report reads its records only.
+  sibling = fake_record(tmp_path / 'other', _schedule_trial('step', 5.0, 0), epochs=60,
+                        steps=2400, final={'test/accuracy': 0.9, 'train/loss': 0.01})
+  pathlib.Path(sibling['run_dir']).parent.rename(tmp_path / 'schedules_step')
   text = schedules.report(_inputs(tmp_path, 'schedules', records))
 
   assert (tmp_path / 'figures' / 'schedules' / 'learning_rates.png').stat().st_size > 0
   total, warm = 2400, 5 * 40
   last = {('constant', 0.0): 1.0,
           ('cosine', 0.0): 0.5 * (1 + math.cos(math.pi * (total - 1) / total)),
-          ('cosine', 5.0): 0.5 * (1 + math.cos(math.pi * (total - 1 - warm) / (total - warm)))}
+          ('cosine', 5.0): 0.5 * (1 + math.cos(math.pi * (total - 1 - warm) / (total - warm))),
+          ('step', 0.0): 0.01}  # two drops of 10x
   for (name, warmup), (accs, losses) in expected.items():
     cells = _cells(text, name, f'{warmup:g}')
     assert cells[2:5] == ['2', f'{losses.mean():.4f} ± {losses.std(ddof=1):.4f}',
                           _mean_std(accs)]
     # float32: 1 + cos near pi keeps about 1e-7 of absolute precision.
-    assert float(cells[5]) == pytest.approx(last[(name, warmup)], abs=2e-7)
+    assert float(cells[5]) == pytest.approx(last[(name, warmup)], rel=1e-5, abs=2e-7)
     assert cells[6] == ('1' if (name, warmup) == ('cosine', 5.0) else '')
-  cells = _cells(text, 'step', '0')
-  assert cells[2:5] == ['2', '0.0100 ± 0.0000', _mean_std(step_accs)]
-  assert float(cells[5]) == pytest.approx(0.01, rel=1e-5)  # two drops of 10x
+  # Rows in the order of the Choice's options; no row of the sibling folder.
+  names = [line.split('|')[1].strip() for line in text.splitlines()
+           if line.startswith('| ') and line.split('|')[2].strip() in ('0', '5')]
+  assert names == ['constant', 'cosine', 'cosine', 'step']
   best = max(expected, key=lambda k: expected[k][0].mean())
   assert best == ('cosine', 5.0)
   assert 'Highest mean test accuracy: cosine + warmup 5' in text
@@ -197,31 +233,42 @@ def test_schedules_report_rows_reading_and_figure(tmp_path):
 # batch_size
 
 
+def _batch_trial(rule, batch, seed):
+  point = {'rule': rule, 'train.batch_size': batch}
+  overrides = tuple(sweep.format_override(k, v) for k, v in
+                    search_lib.overrides_of(batch_size.AXES, point).items())
+  return Trial('batch_size', overrides, seed)
+
+
 def test_batch_size_report_rows_and_figure(tmp_path):
-  rules = {(0, 0.0): 0.6, (0, 5.0): 0.61, (32, 0.0): 0.62, (32, 5.0): 0.63}
-  records, cells = [], {}
+  rules = {'fixed lr': 0.6, 'linear scaling': 0.62, 'linear scaling + warmup': 0.63}
+  assert tuple(rules) == batch_size.RULES
+  rng = np.random.default_rng(3)
+  records, cells, means = [], {}, {}
   for b in (32, 2048):
-    for (ref, warmup), acc in rules.items():
-      overrides = (f'train.batch_size={b}', f'optimizer.reference_batch_size={ref}',
-                   f'optimizer.schedule.warmup_epochs={warmup!r}')
-      accs = [acc - b / 1e4, acc - b / 1e4 + 0.01]
+    for rule, acc in rules.items():
+      accs = acc - b / 1e4 + 0.02 * rng.random(2)
       for seed, a in enumerate(accs):
-        records.append(fake_record(
-            tmp_path, Trial('batch_size', overrides, seed),
-            final={'test/accuracy': a, 'train/loss': 1 - a}))
-      cells[(b, ref, warmup)] = _mean_std(accs)
-  diverged = Trial('batch_size', ('train.batch_size=2048', 'optimizer.reference_batch_size=32',
-                                  'optimizer.schedule.warmup_epochs=0.0'), 2)
-  records.append(fake_record(tmp_path, diverged, status='diverged'))
-  cells[(2048, 32, 0.0)] += ' (1 not finished)'
+        records.append(fake_record(tmp_path, _batch_trial(rule, b, seed),
+                                   final={'test/accuracy': a, 'train/loss': 1 - a}))
+      cells[(b, rule)], means[(b, rule)] = _mean_std(accs), np.mean(accs)
+  records.append(fake_record(tmp_path, _batch_trial('linear scaling', 2048, 2),
+                             status='diverged'))
+  cells[(2048, 'linear scaling')] += ' (1 not finished)'
   text = batch_size.report(_inputs(tmp_path, 'batch_size', records))
 
   assert (tmp_path / 'figures' / 'batch_size' / 'accuracy_against_batch.png').stat().st_size > 0
+  assert _row(text, 'batch', 'steps / epoch', 'steps', 'fixed rate', 'scaled rate', *rules)
   for b in (32, 2048):
     per_epoch = 4000 // b
     assert _row(text, b, per_epoch, 30 * per_epoch, '0.02', f'{0.02 * b / 32:g}',
-                *(cells[(b, *rule)] for rule in rules))
-  assert 'scaled lr: runs that did not finish (diverged or failed) at batch 2048.' in text
+                *(cells[(b, rule)] for rule in rules))
+  assert 'linear scaling: runs that did not finish (diverged or failed) at batch 2048.' in text
+  deltas = [100 * (means[(b, 'linear scaling + warmup')] - means[(b, 'linear scaling')])
+            for b in (32, 2048)]
+  assert (f'Warmup with linear scaling: {np.mean(deltas):+.1f} points on average over '
+          f'batch sizes (from {min(deltas):+.1f} to {max(deltas):+.1f}).') in text
+  assert 'fixed lr + warmup' not in text
 
 
 def test_largest_batch_within_noise():
@@ -326,33 +373,77 @@ def _accuracy(lr):
   return 0.6 - 0.05 * (np.log10(lr) + 2.2) ** 2  # best at lr = 10^-2.2
 
 
+def _lr_of(trial):
+  return trial.config('runs').optimizer.learning_rate
+
+
 def test_search_report_groups_trials_by_sweep(tmp_path):
   grid = sweep.expand('search', search='grid')
-  random = sweep.expand('search', search='random', num_trials=18)
+  randoms = {seed: sweep.expand('search', search='random', num_trials=9, search_seed=seed)
+             for seed in (1, 2, 3)}
+  failed = randoms[2][3]
   records = {}
-  for t in [*grid, *random]:
-    lr = t.config('runs').optimizer.learning_rate
-    records[t] = fake_record(tmp_path, t, final={'dev/accuracy': _accuracy(lr),
-                                                 'test/accuracy': _accuracy(lr) - 0.02})
-  sweeps = [{'search': 'grid', 'run_dirs': [records[t]['run_dir'] for t in grid]},
-            {'search': 'random', 'run_dirs': [records[t]['run_dir'] for t in random]}]
+  for t in [*grid, *randoms[1], *randoms[2], *randoms[3]]:
+    score = _accuracy(_lr_of(t))
+    records[t] = (fake_record(tmp_path, t, status='failed') if t == failed else
+                  fake_record(tmp_path, t, final={'dev/accuracy': score,
+                                                  'test/accuracy': score - 0.02}))
+
+  def sweep_record(kind, trials, seed=0):
+    return {'search': kind, 'search_seed': seed, 'overrides': [],
+            'run_dirs': [records[t]['run_dir'] for t in trials]}
+
+  sweeps = [sweep_record('grid', grid),
+            sweep_record('random', randoms[1][:5], 1),  # interrupted after 5 trials
+            sweep_record('random', randoms[2], 2),
+            sweep_record('random', randoms[1], 1),  # run again: skipped the first 5
+            sweep_record('random', randoms[3], 3)]
   text = search.report(_inputs(tmp_path, 'search', list(records.values()), sweeps))
 
   assert (tmp_path / 'figures' / 'search' / 'trials.png').stat().st_size > 0
-  blocks = {'grid 1': grid, 'random 1': random[:9], 'random 2': random[9:]}
-  for label, trials in blocks.items():
-    lrs = [t.config('runs').optimizer.learning_rate for t in trials]
-    best = _accuracy(lrs[int(np.argmax([_accuracy(lr) for lr in lrs]))])
+  finished = {'grid': grid, 'random, seed 1': randoms[1],
+              'random, seed 2': [t for t in randoms[2] if t != failed],
+              'random, seed 3': randoms[3]}
+  best = {}
+  for label, trials in finished.items():
+    lrs = [_lr_of(t) for t in trials]
+    best[label] = max(_accuracy(lr) for lr in lrs)
     cells = _cells(text, label)
-    assert cells[1:3] == ['9', str(len(set(lrs)))]
-    assert cells[5:] == [f'{100 * best:.1f}', f'{100 * (best - 0.02):.1f}']
-  grid_best = max(_accuracy(t.config('runs').optimizer.learning_rate) for t in grid)
-  wins = sum(max(_accuracy(t.config('runs').optimizer.learning_rate) for t in block) > grid_best
-             for block in (random[:9], random[9:]))
-  assert f'{wins} of 2 found a better configuration than the grid' in text
+    assert cells[1:3] == ['8 of 9' if label == 'random, seed 2' else '9', str(len(set(lrs)))]
+    assert cells[5:] == [f'{100 * best[label]:.1f}', f'{100 * (best[label] - 0.02):.1f}']
+  assert len([line for line in text.splitlines() if line.startswith('| random')]) == 3
+  wins = sum(best[label] > best['grid'] for label in finished if label != 'grid')
+  assert f'{wins} of 3 non-grid searches found a better configuration than the grid' in text
+  assert 'The budgets differ' in text  # the failed trial leaves seed 2 with 8
   # The grid's weight decays leave the score unchanged at each rate here.
   assert 'spread over at most 0.0 points' in text
+  # §8: the pool is every finished trial, each once.
+  assert 'The 35 finished trials' in text
   assert '| 0.05 | 60 | 8 |' in text and '| 0.95 |' in text
+
+
+def test_search_groups_sweeps_by_search_and_seed():
+  def record(name, score):
+    return {'run_dir': f'/runs/search/{name}', 'status': 'done',
+            'final': {'dev/accuracy': score}}
+
+  records = [record(f't{i}', i / 10) for i in range(6)]
+  sweeps = [{'search': 'random', 'search_seed': 1, 'run_dirs': ['/a/search/t0', '/a/search/t1']},
+            {'search': 'grid', 'search_seed': 7, 'run_dirs': ['/runs/search/t2']},
+            {'search': 'random', 'run_dirs': ['/runs/search/t3']},  # no search_seed: 0
+            {'search': 'random', 'search_seed': 1, 'overrides': ['train.num_epochs=2'],
+             'run_dirs': ['/runs/search/t4', '/runs/search/t1']},
+            {'search': 'grid', 'search_seed': 0, 'run_dirs': ['/runs/search/t5']},
+            {'search': 'halton', 'search_seed': 2, 'run_dirs': []}]
+  found = search.searches(sweeps, records)
+  # Matched by run directory name; a grid has no search seed; other common
+  # overrides make another search; a sweep that listed nothing is none.
+  assert [(f.label, f.kind, [r['run_dir'][-2:] for r in f.trials], f.listed)
+          for f in found] == [
+              ('random, seed 1', 'random', ['t0', 't1'], 2),
+              ('grid', 'grid', ['t2', 't5'], 2),
+              ('random, seed 0', 'random', ['t3'], 1),
+              ('random, seed 1 (2)', 'random', ['t4', 't1'], 2)]
 
 
 # --------------------------------------------------------------------------
