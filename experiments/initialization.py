@@ -95,6 +95,14 @@ def measured_lines(points: Sequence[at_init.PointStatistics]) -> list[str]:
                  f'{at_init.sci(grad_ratio(low))} times the gradient norm of the last.')
     lines.append(f'- Most exploding: {name(high)}, {at_init.sci(grad_ratio(high))} '
                  'times.')
+  # The ratio misses a net whose every layer explodes alike: name the
+  # largest activation scale too.
+  growing = [p for p in points if np.isfinite(std_ratio(p))]
+  if growing:
+    top = max(growing, key=lambda p: at_init.hidden(p.layers)[-1]['activation_std'])
+    lines.append(f'- Largest activations: {name(top)}, last hidden layer std '
+                 f"{at_init.sci(at_init.hidden(top.layers)[-1]['activation_std'])} "
+                 f'({at_init.sci(std_ratio(top))} times the first).')
   by_pair = {(p.point['model.init'], p.point['model.activation']): p for p in points}
   pairs = [by_pair[pair] for pair in TEXTBOOK_PAIRS if pair in by_pair]
   if pairs:

@@ -21,7 +21,7 @@ import numpy as np
 
 from research import search
 from research.tracking import environment_info
-from research.tracking.environment import git_info
+from research.tracking.environment import GENERATED, git_info
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,14 +79,14 @@ def provenance(command: str, wall_time_s: float, seeds: Sequence[int],
     versions = [_describe_versions(env['packages'])]
   if not commits:
     # Generated tables do not make the code that generates them dirty.
-    commits = [git_info(ignore=('experiments/results',))]
+    commits = [git_info(ignore=GENERATED)]
   commit = ', '.join(_distinct(
       (c.get('commit') or 'unknown')[:12] + (' (dirty)' if c.get('dirty') else '')
       for c in commits))
   return '\n'.join([
       *(f'- Sweep command: `{c}`' for c in _distinct(sweep_commands)),
       f'- Command: `{command}`',
-      f'- Seeds: {", ".join(map(str, seeds)) or "none"}',
+      f'- Seeds: {", ".join(map(str, seeds)) or "no trials (any seeds are stated in the sections above)"}',
       f'- Hardware: {"; ".join(machines)}',
       f'- Versions: {"; ".join(versions)}; commit {commit}',
       f'- Generated {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC '

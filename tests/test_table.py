@@ -235,7 +235,7 @@ def test_table_only_experiment_needs_no_records(tmp_path, monkeypatch, capsys):
                '--results-dir', str(tmp_path), '--wandb', 'disabled']) == 0
   markdown = (tmp_path / '_table_only.md').read_text()
   assert markdown.startswith('# _table_only\n\nComputed without runs.\n\n## Widths')
-  assert '## Results' not in markdown and '- Seeds: none' in markdown
+  assert '## Results' not in markdown and '- Seeds: no trials (any seeds are stated in the sections above)' in markdown
 
   # Nothing to run or sweep; `list` says so.
   capsys.readouterr()

@@ -21,6 +21,10 @@ GIT_TIMEOUT_S = 5.0
 _SOURCE_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
+# Outputs, not code: writing a table while trials run leaves what ran clean.
+GENERATED = ('experiments/results',)
+
+
 def environment_info() -> dict[str, Any]:
   """A JSON-ready description of the software and hardware of this process.
 
@@ -36,7 +40,7 @@ def environment_info() -> dict[str, Any]:
       'cpu_count': os.cpu_count(),
       **_jax_info(),
       'packages': package_versions(),
-      'git': git_info(),
+      'git': git_info(ignore=GENERATED),
   }
 
 
