@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from launch import trials as trials_lib
-from research import search, tables
+from research import tables
 from research.tracking import RunDir, WandbLogger, jsonio
 
 MAX_POINTS_PER_FIGURE = 10
@@ -132,7 +132,7 @@ def write_table(name: str, *, output_dir: str | os.PathLike = 'runs',
     sections.append(f'Reference: {experiment.reference}')
   table = None
   if records:
-    table = tables.results_table(records, axes=search.key_axes(experiment.axes),
+    table = tables.results_table(records, axes=experiment.axes,
                                  published=experiment.published)
     sections += ['## Results', table.markdown()]
     sections += figure_sections(name, table, figures_dir, window)

@@ -200,26 +200,23 @@ def overrides_of(axes: Mapping[str, Axis], point: Point) -> Point:
   return values
 
 
-def key_axes(axes: Mapping[str, Axis]) -> dict[str, Axis]:
-  """The axes by config key, a Choice's keys as Discrete axes in the order
-  of its options: for ordering and formatting a table's columns."""
-  by_key = {}
+def choice_names(axes: Mapping[str, Axis], overrides: Point) -> Point:
+  """The inverse of `overrides_of` for display: the keys of each Choice
+  option that `overrides` holds (all its keys, equal values; the option
+  setting the most keys wins) replaced by {Choice name: option name}.
+  Overrides no option explains are kept as they are."""
+  point = dict(overrides)
   for name, axis in axes.items():
     if not isinstance(axis, Choice):
-      by_key[name] = axis
       continue
-    for key in axis.keys:
-      values = [o[key] for o in axis.options.values() if key in o]
-      by_key[key] = Discrete(tuple(_distinct(values)))
-  return by_key
-
-
-def _distinct(values) -> list:
-  seen = []
-  for v in values:
-    if v not in seen:
-      seen.append(v)
-  return seen
+    matches = [(len(keys), option) for option, keys in axis.options.items()
+               if all(k in point and point[k] == v for k, v in keys.items())]
+    if matches:
+      _, option = max(matches, key=lambda m: m[0])
+      for key in axis.options[option]:
+        del point[key]
+      point[name] = option
+  return point
 
 
 def _check_num_trials(num_trials: int) -> None:

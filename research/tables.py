@@ -353,9 +353,20 @@ def results_table(records: Sequence[Mapping[str, Any]], *,
   from research import metrics  # pylint: disable=g-import-not-at-top  (SciPy)
   axes, published = dict(axes), dict(published)
   groups, replaced = group_by_point(records)
+  # Rows show a Choice axis by its option names; published numbers are
+  # matched against the overrides themselves.
+  overrides = {id(g): g.point for g in groups}
+  for g in groups:
+    g.point = search.choice_names(axes, g.point)
   keys = varied_keys(groups, axes)
   groups = sort_points(groups, keys, axes)
   names = short_names(keys)
+
+  def config_keys(g, shown_keys):
+    """The config keys behind a row's shown keys (a Choice's option keys)."""
+    return [k for key in shown_keys for k in (
+        axes[key].options[g.point[key]] if isinstance(axes.get(key), search.Choice)
+        and key in g.point else (key,))]
 
   def has(key, section='final'):
     return any(g.values(key, section) for g in groups)
@@ -387,7 +398,8 @@ def results_table(records: Sequence[Mapping[str, Any]], *,
       row.append(mean_std(g.values('test/accuracy', 'best')))
     row.append(_interval(metrics.error_interval, test, g.finished, level))
     if published:
-      row.append(published_for(g.point, keys, published) or '—')
+      row.append(published_for(overrides[id(g)], config_keys(g, keys), published)
+                 or '—')
     walls = [r['wall_time_s'] for r in g.finished
              if r.get('wall_time_s') is not None]
     row.append(format_duration(np.mean(walls) if walls else None))
@@ -422,7 +434,8 @@ def results_table(records: Sequence[Mapping[str, Any]], *,
     notes.append(f'{replaced} older record(s) of a point and seed that was '
                  'run again (the base config changed) are left out.')
   unmatched = [p for p in published if not any(
-      published_for(g.point, keys, {p: ''}) is not None for g in groups)]
+      published_for(overrides[id(g)], config_keys(g, keys), {p: ''}) is not None
+      for g in groups)]
   if unmatched:
     notes.append('Published, not run here: ' + '; '.join(
         f'{p or "(base config)"}: {published[p]}' for p in unmatched) + '.')

@@ -192,9 +192,18 @@ def test_a_choice_sets_its_options_keys_together():
   # Random draws pick option names evenly.
   names = [p['schedule'] for p in search.random(axes, 2000, seed=0)]
   assert abs(names.count('step') / 2000 - 0.5) < 0.05
-  # A table orders a Choice's keys as its options list them.
-  assert search.key_axes(axes)['optimizer.schedule.step_epochs'] == Discrete(((30, 45),))
-  assert search.key_axes(axes)['optimizer.schedule.name'] == Discrete(('cosine', 'step'))
+  # A table shows the option's name again; the option setting most keys wins.
+  overrides = search.overrides_of(axes, points[2])
+  assert search.choice_names(axes, overrides) == points[2]
+  nested = {'unit': search.Choice({
+      'relu': {'model.activation': 'relu'},
+      'maxout': {'model.activation': 'relu', 'model.maxout_pieces': 2}})}
+  assert search.choice_names(nested, {'model.activation': 'relu', 'model.maxout_pieces': 2,
+                                      'model.residual': True}) == {
+      'unit': 'maxout', 'model.residual': True}
+  assert search.choice_names(nested, {'model.activation': 'relu'}) == {'unit': 'relu'}
+  assert search.choice_names(nested, {'model.activation': 'tanh'}) == {
+      'model.activation': 'tanh'}  # no option explains it: kept
 
 
 def test_a_choice_is_validated_option_by_option():

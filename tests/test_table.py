@@ -388,3 +388,29 @@ def test_many_points_are_split_over_figures_in_table_order(tmp_path, monkeypatch
   assert '![learning curves](figures/x/learning_curves_2.png)' in sections
   assert not (tmp_path / 'learning_curves_3.png').exists()
   assert (tmp_path / 'other.png').exists()
+
+
+def test_a_choice_axis_is_shown_by_its_option_names_in_option_order():
+  from research.search import Choice  # pylint: disable=g-import-not-at-top
+  axes = {'unit': Choice({'relu': {'model.activation': 'relu'},
+                          'maxout': {'model.activation': 'relu', 'model.maxout_pieces': 2},
+                          'tanh': {'model.activation': 'tanh'}}),
+          'model.residual': Discrete((False, True))}
+  accuracy = {('tanh', False): 0.6, ('maxout', False): 0.7, ('relu', False): 0.8,
+              ('tanh', True): 0.65, ('maxout', True): 0.75, ('relu', True): 0.85}
+  overrides = {'relu': ["model.activation='relu'"], 'tanh': ["model.activation='tanh'"],
+               'maxout': ["model.activation='relu'", 'model.maxout_pieces=2']}
+  records = [{'status': 'done', 'seed': 0, 'overrides': [*overrides[u], f'model.residual={r}'],
+              'final': {'train/accuracy': 1.0, 'test/accuracy': a},
+              'data': {'test': 1000}, 'wall_time_s': 1.0}
+             for (u, r), a in accuracy.items()]
+  table = tables.results_table(
+      records, axes=axes,
+      published={"model.activation='relu' model.maxout_pieces=2 model.residual=True": '76%'})
+  assert table.headers[:2] == ['unit', 'residual']
+  assert [row[:2] for row in table.rows] == [
+      ['relu', 'False'], ['relu', 'True'], ['maxout', 'False'], ['maxout', 'True'],
+      ['tanh', 'False'], ['tanh', 'True']]
+  published = table.headers.index('published')
+  assert [row[published] for row in table.rows] == ['—', '—', '—', '76%', '—', '—']
+  assert table.labels[3] == 'unit=maxout residual=True'
