@@ -42,6 +42,10 @@ def default_data_config() -> ml_collections.ConfigDict:
   c.shift = 'none'
   c.shift_amount = 0.0
   c.shift_seed = 0  # seed of the random shifts (angles, noise)
+  # One fixed permutation of the input features on every split
+  # (research/data/permutation.py), drawn from `permutation_seed`.
+  c.permute_inputs = False
+  c.permutation_seed = 0
   return c
 
 
@@ -76,7 +80,11 @@ def resolve_data_config(data_config: Any) -> dict[str, Any]:
     if not isinstance(c[key], (str, os.PathLike)):
       raise ConfigError(f'data.{key}: {c[key]!r} must be a path string')
     c[key] = os.fspath(c[key])
-  for key in ('dev_size', 'train_dev_size', 'split_seed', 'shift_seed'):
+  if not isinstance(c['permute_inputs'], bool):
+    raise ConfigError(f"data.permute_inputs: {c['permute_inputs']!r} must be "
+                      'true or false')
+  for key in ('dev_size', 'train_dev_size', 'split_seed', 'shift_seed',
+              'permutation_seed'):
     if not _is_int(c[key]) or c[key] < 0:
       raise ConfigError(f'data.{key}: {c[key]!r} must be an integer >= 0')
     c[key] = int(c[key])

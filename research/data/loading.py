@@ -18,6 +18,7 @@ import numpy as np
 from research.data import idx_source
 from research.data import mnist1d_source
 from research.data import normalization as norm_lib
+from research.data import permutation
 from research.data import shift as shift_lib
 from research.data import splits
 from research.data import tfds_source
@@ -35,7 +36,8 @@ def load_dataset(data_config: Any) -> Dataset:
   In this order: class subset (train and test) -> dev hold-out from train ->
   train-dev hold-out from the rest of train -> domain shift of dev and test
   (`data.shift`, on the raw images) -> normalization with statistics of the
-  remaining training split only.
+  remaining training split only -> the fixed permutation of the input
+  features (`data.permute_inputs`), the same on every split.
 
   Raises:
     ConfigError: naming the key, for a bad config value, including those that
@@ -66,6 +68,12 @@ def load_dataset(data_config: Any) -> Dataset:
   x_train, x_train_dev, x_dev, x_test = (
       norm_lib.normalize(x, stats)
       for x in (x_train, x_train_dev, x_dev, x_test))
+  if c['permute_inputs']:
+    order = permutation.feature_permutation(int(np.prod(x_train.shape[1:])),
+                                            c['permutation_seed'])
+    x_train, x_train_dev, x_dev, x_test = (
+        permutation.permute_features(x, order)
+        for x in (x_train, x_train_dev, x_dev, x_test))
   y_train, y_train_dev, y_dev, y_test = (
       y.astype(np.int32) for y in (y_train, y_train_dev, y_dev, y_test))
   return Dataset(
