@@ -37,6 +37,7 @@ def test_images_are_permuted_as_flat_vectors_and_keep_their_shape():
   out = permute_features(x, order)
   assert out.shape == x.shape
   np.testing.assert_array_equal(out.reshape(5, -1), x.reshape(5, -1)[:, order])
+  assert permute_features(x[:0], order).shape == (0, 4, 3, 2)  # an empty split
   with pytest.raises(ValueError, match='24 features per example'):
     permute_features(x, feature_permutation(10, seed=1))
 

@@ -18,7 +18,8 @@ def feature_permutation(num_features: int, seed: int) -> np.ndarray:
 def permute_features(x: np.ndarray, permutation: np.ndarray) -> np.ndarray:
   """x with its features (flattened per example) reordered by `permutation`,
   in its original shape."""
-  flat = x.reshape(len(x), -1)
+  # Not reshape(len(x), -1): an empty split (no dev set) has no -1 to infer.
+  flat = x.reshape(len(x), int(np.prod(x.shape[1:])))
   if flat.shape[1] != len(permutation):
     raise ValueError(f'{flat.shape[1]} features per example, but the '
                      f'permutation has {len(permutation)} positions')
