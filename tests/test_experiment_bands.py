@@ -1,0 +1,49 @@
+"""Published numbers beside our means: bands.accept_section, and the
+REFERENCES §3 and §7 experiments' points."""
+
+import pathlib
+
+from experiments import bands
+from launch import sweep
+from launch import trials as trials_lib
+from research.tables import TableInputs
+
+registry = trials_lib.load_registry()
+
+
+def _record(overrides, test, status='done'):
+  return {'status': status, 'overrides': list(overrides),
+          'final': {'test/accuracy': test, 'train/accuracy': 1.0}}
+
+
+def test_accept_section_means_bands_and_missing_points():
+  records = [_record(['a=1'], 0.982), _record(['a=1'], 0.986),  # mean 98.4: in
+             _record(['a=1'], 0.5, status='diverged'),  # not averaged
+             _record(['a=2'], 0.970)]
+  text = bands.accept_section(records, [
+      bands.Target('one', ('a=1',), '98.40%', (98.1, 98.7)),
+      bands.Target('two', ('a=2',), '98.40%', (98.1, 98.7)),
+      bands.Target('three', ('a=3',), '1.6% error', None)], 'REFERENCES.md §0')
+  rows = [l for l in text.splitlines() if l.startswith('| ') and not l.startswith('| :')][1:]
+  assert rows[0] == ('| one | 2 | 98.40% (1.60% error) | 100.00% | 98.40% | '
+                     '98.10–98.70% | **yes** |')
+  assert rows[1].endswith('| **no** |') and '| 1 | 97.00%' in rows[1]
+  assert rows[2] == '| three | 0 | — | — | 1.6% error | — | not run |'
+  assert text.startswith('## Against REFERENCES.md §0')
+
+
+def test_lecun_points_are_told_apart_by_their_loss():
+  trials = sweep.expand('lecun_mnist', seeds=(0,))
+  assert len(trials) == 4 and len({t.overrides for t in trials}) == 4
+  records = [_record(t.overrides, 0.90 + 0.01 * i) for i, t in enumerate(trials)]
+  text = registry.get('lecun_mnist').report(TableInputs(
+      'lecun_mnist', records, [], pathlib.Path('/nonexistent')))
+  # Each row averages exactly its own record.
+  for i, name in enumerate(['linear classifier', 'linear classifier, MSE',
+                            '2-layer, 800 HU', '3-layer, 500+150 HU']):
+    assert f'| {name} | 1 | {90 + i:.2f}% ' in text
+
+
+def test_mnist_mlp_publishes_its_base_config():
+  assert registry.get('mnist_mlp').published == {
+      '': '98.40% ("98.40% test accuracy after 20 epochs")'}
