@@ -31,7 +31,7 @@ from research import config as config_lib
 from research import diagnostics
 from research import registry
 from research import search
-from research import tables
+from research import results
 from research.data import load_dataset
 from research.plots import style
 
@@ -52,14 +52,14 @@ class PointStatistics:
 def _canonical(overrides: Mapping[str, Any]) -> dict[str, Any]:
   """Values as they read back from a trial's 'key=value' overrides (tuples
   for lists), so that grid points and records compare equal."""
-  return tables.parse_overrides(
+  return results.parse_overrides(
       [f'{k}={tuple(v) if isinstance(v, list) else v!r}'
        for k, v in overrides.items()])
 
 
 def point_of(record: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
   """The record's overrides of `keys` (the keys the sweep sets)."""
-  overrides = tables.parse_overrides(record.get('overrides') or ())
+  overrides = results.parse_overrides(record.get('overrides') or ())
   return {k: overrides[k] for k in keys if k in overrides}
 
 

@@ -17,6 +17,7 @@ each point train as one vmapped program.
 
 import numpy as np
 
+from research import results as results_lib
 from research import tables
 from research.config import base_config
 from research.registry import register
@@ -76,7 +77,7 @@ def point_results(records) -> dict[str, dict[int, dict]]:
         int(r['config']['train']['batch_size']),
         {'test': [], 'train_loss': [], 'left_out': 0})
     final = r.get('final') or {}
-    if r.get('status') in tables.FINISHED and 'test/accuracy' in final:
+    if r.get('status') in results_lib.FINISHED and 'test/accuracy' in final:
       point['test'].append(final['test/accuracy'])
       point['train_loss'] += [final['train/loss']] if 'train/loss' in final else []
     else:

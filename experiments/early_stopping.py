@@ -19,6 +19,7 @@ import pathlib
 
 import numpy as np
 
+from research import results
 from research import tables
 from research.config import base_config
 from research.registry import register
@@ -224,7 +225,7 @@ def reading(finished: list[dict], full_runs: dict[int, list[dict]]) -> list[str]
 
 
 def report(inputs: tables.TableInputs) -> str:
-  finished = [r for r in inputs.records if r.get('status') in tables.FINISHED
+  finished = [r for r in inputs.records if r.get('status') in results.FINISHED
               and r.get('config')]
   if not finished:
     return '## Early stopping\n\nNo finished run: nothing to report.'

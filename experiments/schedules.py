@@ -17,6 +17,7 @@ as one vmapped program.
 
 import numpy as np
 
+from research import results as results_lib
 from research import tables
 from research.config import base_config
 from research.registry import register
@@ -139,7 +140,7 @@ def point_results(records) -> dict[tuple[str, float], dict]:
     point = results.setdefault(key, {'test': [], 'train_loss': [], 'left_out': 0,
                                      'record': r})
     final = r.get('final') or {}
-    if r.get('status') in tables.FINISHED and 'test/accuracy' in final:
+    if r.get('status') in results_lib.FINISHED and 'test/accuracy' in final:
       point['test'].append(final['test/accuracy'])
       point['train_loss'] += [final['train/loss']] if 'train/loss' in final else []
     else:
@@ -213,7 +214,7 @@ def reading(results: dict[tuple[str, float], dict], n_test: int | None) -> list[
 
 
 def report(inputs: tables.TableInputs) -> str:
-  finished = [r for r in inputs.records if r.get('status') in tables.FINISHED
+  finished = [r for r in inputs.records if r.get('status') in results_lib.FINISHED
               and r.get('epochs') and r.get('steps')]
   if not finished:
     return '## Schedules\n\nNo finished run: no figure and no reading.'

@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from research import results
 from research import tables
 from research.config import base_config
 from research.registry import register
@@ -178,7 +179,7 @@ def searches(sweeps: list[dict], records: list[dict]) -> list[Search]:
       label = f'{base} ({n})'
     labels.add(label)
     trials = [by_dir[name] for name in names if name in by_dir]
-    found.append(Search(label, kind, [r for r in trials if r.get('status') in tables.FINISHED
+    found.append(Search(label, kind, [r for r in trials if r.get('status') in results.FINISHED
                                       and _score(r) is not None], len(names)))
   return found
 
@@ -304,7 +305,7 @@ def plot_trials(found: list[Search], path, grid_lrs) -> None:
 
 def report(inputs: tables.TableInputs) -> str:
   found = searches(inputs.sweeps, inputs.records)
-  pool = [r for r in inputs.records if r.get('status') in tables.FINISHED
+  pool = [r for r in inputs.records if r.get('status') in results.FINISHED
           and _score(r) is not None]
   if not pool:
     return '## Search\n\nNo finished trial: nothing to compare.'

@@ -6,7 +6,7 @@
 Reads the trial records `<output_dir>/<NAME>/*/trial.json` (local runs and
 population members alike) and the sweep records
 `<output_dir>/<NAME>/sweeps/*.json`, then writes `<results_dir>/<NAME>.md`:
-the results table (`research.tables.results_table`), the learning curves and
+the results table (`research.results.results_table`), the learning curves and
 train-vs-held-out gap of every point, the experiment's own `report`
 sections, and the provenance. The same table and figures go to one W&B run.
 
@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from launch import trials as trials_lib
+from research import results
 from research import tables
 from research.tracking import RunDir, WandbLogger, jsonio
 
@@ -132,7 +133,7 @@ def write_table(name: str, *, output_dir: str | os.PathLike = 'runs',
     sections.append(f'Reference: {experiment.reference}')
   table = None
   if records:
-    table = tables.results_table(records, axes=experiment.axes,
+    table = results.results_table(records, axes=experiment.axes,
                                  published=experiment.published)
     sections += ['## Results', table.markdown()]
     sections += figure_sections(name, table, figures_dir, window)
@@ -231,7 +232,7 @@ def point_curves(runs: Sequence[Sequence[Mapping[str, Any]]], held_out: str
   return curves, _mean_by_epoch(runs, gap)
 
 
-def figure_sections(name: str, table: tables.ResultsTable,
+def figure_sections(name: str, table: results.ResultsTable,
                     figures_dir: pathlib.Path, window: int) -> list[str]:
   """Draws the curves and gaps of the table's points; their sections."""
   from research import plots  # pylint: disable=g-import-not-at-top  (matplotlib)
@@ -287,7 +288,7 @@ class _TableLogger(WandbLogger):
     return WandbLogger._init(mode, {**init_kwargs, 'job_type': 'table'})
 
 
-def log_to_wandb(name: str, table: tables.ResultsTable | None,
+def log_to_wandb(name: str, table: results.ResultsTable | None,
                  figures_dir: pathlib.Path, *, mode: str, project: str,
                  entity: str | None, directory: pathlib.Path,
                  sweep_commands: Sequence[str],

@@ -16,6 +16,7 @@ from scipy import stats
 from launch import local
 from launch import trials as trials_lib
 from launch.cli import main
+from research import results
 from research import tables
 from research.search import Discrete, LogUniform
 
@@ -202,15 +203,15 @@ def test_table_has_exactly_the_expected_rows_figures_and_report(
 
 
 def test_published_points_match_as_parsed_values():
-  assert tables.parse_point('model.hidden=(800, 800) optimizer.learning_rate=1e-2') \
+  assert results.parse_point('model.hidden=(800, 800) optimizer.learning_rate=1e-2') \
       == {'model.hidden': (800, 800), 'optimizer.learning_rate': 0.01}
-  assert tables.parse_point('') == {}
+  assert results.parse_point('') == {}
   point = {'optimizer.learning_rate': 0.01, 'data.dir': '/x'}
   keys = ['optimizer.learning_rate']
-  assert tables.published_for(point, keys, {'optimizer.learning_rate=1e-2': 'p'}) == 'p'
-  assert tables.published_for(point, keys, {'optimizer.learning_rate=1e-3': 'p'}) is None
-  assert tables.published_for(point, keys, {'': 'p'}) is None  # names no varied key
-  assert tables.short_names(['a.x.lr', 'b.x.lr', 'c.wd']) == {
+  assert results.published_for(point, keys, {'optimizer.learning_rate=1e-2': 'p'}) == 'p'
+  assert results.published_for(point, keys, {'optimizer.learning_rate=1e-3': 'p'}) is None
+  assert results.published_for(point, keys, {'': 'p'}) is None  # names no varied key
+  assert results.short_names(['a.x.lr', 'b.x.lr', 'c.wd']) == {
       'a.x.lr': 'a.x.lr', 'b.x.lr': 'b.x.lr', 'c.wd': 'wd'}
   assert [tables.format_value(v, log_scale=True) for v in (3e-3, 2.5e-4, 1.0)] == \
       ['3e-3', '2.5e-4', '1']
@@ -220,7 +221,7 @@ def test_discrete_points_sort_in_the_axis_order():
   axes = {'model.activation': Discrete(('tanh', 'relu', 'elu'))}
   records = [{'status': 'done', 'seed': 0, 'overrides': [f'model.activation={a!r}'],
               'final': {'test/accuracy': 0.5}} for a in ('elu', 'tanh', 'relu')]
-  table = tables.results_table(records, axes=axes)
+  table = results.results_table(records, axes=axes)
   assert [row[0] for row in table.rows] == ['tanh', 'relu', 'elu']
 
 
@@ -377,7 +378,7 @@ def test_many_points_are_split_over_figures_in_table_order(tmp_path, monkeypatch
   (tmp_path / 'learning_curves_3.png').write_bytes(b'stale')
   (tmp_path / 'other.png').write_bytes(b'a report figure')
 
-  table = tables.results_table(records)
+  table = results.results_table(records)
   sections = table_lib.figure_sections('x', table, tmp_path, window=5)
   assert [(kind, name) for kind, _, name in drawn] == [
       ('curves', 'learning_curves.png'), ('gap', 'generalization_gap.png'),
@@ -404,7 +405,7 @@ def test_a_choice_axis_is_shown_by_its_option_names_in_option_order():
               'final': {'train/accuracy': 1.0, 'test/accuracy': a},
               'data': {'test': 1000}, 'wall_time_s': 1.0}
              for (u, r), a in accuracy.items()]
-  table = tables.results_table(
+  table = results.results_table(
       records, axes=axes,
       published={"model.activation='relu' model.maxout_pieces=2 model.residual=True": '76%'})
   assert table.headers[:2] == ['unit', 'residual']
