@@ -133,7 +133,7 @@ def final_accuracies(records: Sequence[Mapping[str, Any]], point: Mapping[str, A
   point = _canonical(point)
   matching = [r for r in records if point_of(r, keys) == point]
   done = [r['final'][metric] for r in matching
-          if r.get('status') in ('done', 'early_stopped')
+          if r.get('status') in results.FINISHED
           and metric in (r.get('final') or {})]
   return done, sum(r.get('status') == 'diverged' for r in matching)
 

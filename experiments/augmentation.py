@@ -9,11 +9,11 @@ import argparse
 import pathlib
 import sys
 
-from experiments.grid import (Cell, command_line, mean_std, run_cells, total_wall_time,
+from experiments.grid import (Cell, command_line, run_cells, total_wall_time,
                               values, write)
 from experiments.common import image_mlp_config
 from research.registry import register
-from research.tables import markdown_table, provenance
+from research.tables import markdown_table, mean_std, provenance
 
 RESULTS = pathlib.Path(__file__).resolve().parent / 'results'
 

@@ -11,9 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from research.results import FINISHED
 from research.tables import markdown_table
-
-FINISHED = ('done', 'early_stopped')
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,9 +17,9 @@ each point train as one vmapped program.
 
 import numpy as np
 
+from experiments.common import mnist1d_momentum_config
 from research import results as results_lib
 from research import tables
-from research.config import base_config
 from research.registry import register
 from research.search import Choice, Discrete
 
@@ -227,16 +227,5 @@ are the final test accuracy (%) under each rule, mean ± std over seeds; at batc
           reference='Goyal et al. 2017, "Accurate, large minibatch SGD": the linear scaling rule with warmup keeps the small-batch accuracy up to a large batch, then breaks down',
           axes=AXES, report=report)
 def get_config():
-  c = base_config()
-  c.data.name = 'mnist1d'
-  c.model.hidden = (100, 100)
-  c.model.residual = True
-  c.model.init = 'pytorch'
-  c.optimizer.name = 'momentum'
-  c.optimizer.momentum = 0.9
-  c.optimizer.learning_rate = BASE_LEARNING_RATE
-  c.train.batch_size = REFERENCE_BATCH_SIZE
-  c.train.num_epochs = NUM_EPOCHS
-  c.train.monitor = ''
-  c.train.checkpoint_every_epochs = NUM_EPOCHS
-  return c
+  return mnist1d_momentum_config(learning_rate=BASE_LEARNING_RATE,
+                                 batch_size=REFERENCE_BATCH_SIZE, num_epochs=NUM_EPOCHS)

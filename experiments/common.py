@@ -20,3 +20,23 @@ def image_mlp_config(dataset: str = 'fashion_mnist'):
   c.train.monitor = 'dev/accuracy'
   c.train.checkpoint_every_epochs = 15
   return c
+
+
+def mnist1d_momentum_config(*, learning_rate: float, batch_size: int,
+                            num_epochs: int):
+  """The quickstart's residual MLP (40-100-100-10, PyTorch init) on MNIST-1D
+  with SGD + momentum 0.9, trained to the end (no monitor): the base of the
+  schedules and batch-size tables, which vary the rate around it."""
+  c = base_config()
+  c.data.name = 'mnist1d'
+  c.model.hidden = (100, 100)
+  c.model.residual = True
+  c.model.init = 'pytorch'
+  c.optimizer.name = 'momentum'
+  c.optimizer.momentum = 0.9
+  c.optimizer.learning_rate = learning_rate
+  c.train.batch_size = batch_size
+  c.train.num_epochs = num_epochs
+  c.train.monitor = ''  # the final model counts
+  c.train.checkpoint_every_epochs = num_epochs
+  return c

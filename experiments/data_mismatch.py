@@ -33,6 +33,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 from research import metrics
 from research.config import base_config
 from research.plots import style
+from research.results import FINISHED
 from research.registry import register
 from research.search import Discrete
 from research.tables import TableInputs, markdown_table
@@ -46,7 +47,6 @@ MAX_ANGLES = (0.0, 15.0, 30.0, 45.0, 60.0)  # degrees
 # keeps a digit readable to a human (6 and 9 trade places only near 180°),
 # so the proxy holds for the rotated target too.
 BAYES_ERROR = 0.002
-FINISHED = ('done', 'early_stopped')
 SPLITS = ('train', 'train_dev', 'dev', 'test')
 TERMS = ('avoidable_bias', 'variance', 'data_mismatch', 'dev_overfitting')
 TERM_LABELS = {'avoidable_bias': 'avoidable bias', 'variance': 'variance',

@@ -12,11 +12,11 @@ import pathlib
 import sys
 
 
-from experiments.grid import Cell, command_line, mean_std, run_cells, total_wall_time, write
+from experiments.grid import Cell, command_line, run_cells, total_wall_time, write
 from research import ensembles
 from experiments.common import image_mlp_config
 from research.registry import register
-from research.tables import markdown_table, provenance
+from research.tables import markdown_table, mean_std, provenance
 from research.train.restore import load_trained
 
 RESULTS = pathlib.Path(__file__).resolve().parent / 'results'

@@ -11,8 +11,6 @@ import shlex
 import sys
 from collections.abc import Callable, Sequence
 
-import numpy as np
-
 from research import config as config_lib
 from research import registry
 from research.errors import DivergedError
@@ -52,16 +50,6 @@ def run_cells(experiment: str, cells: Sequence[Cell], seeds: Sequence[int], *,
 
 def values(summaries: Sequence[dict | None], key: str, section: str = 'final'):
   return [s[section][key] for s in summaries if s and key in s.get(section, {})]
-
-
-def mean_std(xs: Sequence[float], scale: float = 100.0, digits: int = 2) -> str:
-  """'98.12 ± 0.05' (std over seeds, ddof 1), or one value, or '—'."""
-  xs = [scale * x for x in xs]
-  if not xs:
-    return '—'
-  if len(xs) == 1:
-    return f'{xs[0]:.{digits}f}'
-  return f'{np.mean(xs):.{digits}f} ± {np.std(xs, ddof=1):.{digits}f}'
 
 
 def total_wall_time(results: dict[str, list[dict | None]]) -> float:

@@ -10,9 +10,7 @@ without shuffling, 6000 steps, cross-entropy, PyTorch's default init). The
 report sets each mean over seeds beside its accept band.
 """
 
-import numpy as np
-
-from experiments import quickstart
+from experiments import bands, quickstart
 from research.registry import register
 from research.search import Choice, Discrete
 from research.tables import markdown_table
@@ -30,34 +28,23 @@ BANDS = {
 }
 
 
-def _overrides(model: str, permuted: bool) -> str:
+def _override_items(model: str, permuted: bool) -> tuple[str, ...]:
   keys = {**MODELS[model], 'data.permute_inputs': permuted}
-  return ' '.join(f'{k}={v!r}' for k, v in keys.items())
+  return tuple(f'{k}={v!r}' for k, v in keys.items())
 
 
-def _model_of(overrides) -> tuple[str, bool] | None:
-  text = set(overrides)
-  for model, keys in MODELS.items():
-    if all(f'{k}={v!r}' in text for k, v in keys.items()):
-      return model, 'data.permute_inputs=True' in text
-  return None
+def _overrides(model: str, permuted: bool) -> str:
+  return ' '.join(_override_items(model, permuted))
 
 
 def report(inputs) -> str:
-  finished = {}
-  for r in inputs.records:
-    point = _model_of(r.get('overrides') or ())
-    if point and r.get('status') in ('done', 'early_stopped'):
-      finished.setdefault(point, []).append(r['final'])
-
-  def mean(point, key):
-    values = [100 * f[key] for f in finished.get(point, ()) if key in f]
-    return float(np.mean(values)) if values else None
+  def mean(point, key='test/accuracy'):
+    return bands.mean_accuracy(inputs.records, _override_items(*point), key)
 
   rows = []
   for (model, permuted), (published, band, note) in BANDS.items():
-    point = (model, permuted)
-    test, train = mean(point, 'test/accuracy'), mean(point, 'train/accuracy')
+    (test, seeds), (train, _) = mean((model, permuted)), mean(
+        (model, permuted), 'train/accuracy')
     if test is None:
       rows.append([model, 'yes' if permuted else 'no', '0', '—', '—', published,
                    note, 'not run'])
@@ -68,10 +55,10 @@ def report(inputs) -> str:
       if model == 'MLP':
         verdict = verdict and train >= 98.0
     else:
-      unpermuted = mean((model, False), 'test/accuracy')
+      unpermuted, _ = mean((model, False))
       accept = 'within 2 points of unpermuted'
       verdict = unpermuted is not None and abs(test - unpermuted) <= 2.0
-    rows.append([model, 'yes' if permuted else 'no', str(len(finished[point])),
+    rows.append([model, 'yes' if permuted else 'no', str(seeds),
                  f'{test:.1f}%', f'{train:.1f}%', published,
                  accept + (f' ({note})' if band is not None else ''),
                  '**yes**' if verdict else '**no**'])

@@ -17,6 +17,7 @@ as one vmapped program.
 
 import numpy as np
 
+from experiments.common import mnist1d_momentum_config
 from research import results as results_lib
 from research import tables
 from research.config import base_config
@@ -279,16 +280,5 @@ Means ± std over seeds of the model at the end of training (evaluation mode);
           reference='Loshchilov & Hutter 2017 (SGDR); Goyal et al. 2017 (warmup); Vaswani et al. 2017 (inverse sqrt)',
           axes=AXES, report=report)
 def get_config():
-  c = base_config()
-  c.data.name = 'mnist1d'
-  c.model.hidden = (100, 100)
-  c.model.residual = True
-  c.model.init = 'pytorch'
-  c.optimizer.name = 'momentum'
-  c.optimizer.momentum = 0.9
-  c.optimizer.learning_rate = 0.1
-  c.train.batch_size = 100
-  c.train.num_epochs = NUM_EPOCHS
-  c.train.monitor = ''  # the schedule runs to its end: the final model counts
-  c.train.checkpoint_every_epochs = NUM_EPOCHS
-  return c
+  return mnist1d_momentum_config(learning_rate=0.1, batch_size=100,
+                                 num_epochs=NUM_EPOCHS)

@@ -144,15 +144,15 @@ def _print_records(records: list[dict], common) -> None:
   by_point = collections.defaultdict(list)
   for r in records:
     value = (r.get('final') or {}).get('test/accuracy')
-    if r['status'] in ('done', 'early_stopped') and value is not None:
+    if r['status'] in trials_lib.FINISHED and value is not None:
       by_point[' '.join(o for o in r['overrides'] if o not in common)].append(value)
   if any(len(v) > 1 for v in by_point.values()):
-    from experiments import grid  # pylint: disable=g-import-not-at-top
+    from research import tables  # pylint: disable=g-import-not-at-top
     print('test accuracy (%) over seeds:')
     points = {p or '(base config)': v for p, v in by_point.items()}
     point_width = max(map(len, points))
     for point, values in points.items():
-      print(f'  {point:<{point_width}}  {grid.mean_std(values)}  '
+      print(f'  {point:<{point_width}}  {tables.mean_std(values)}  '
             f'({len(values)} runs)')
 
   counts = collections.Counter(r['status'] for r in records)

@@ -25,9 +25,8 @@ import time
 
 import numpy as np
 
-from experiments import grid
 from launch import local, population, sweep
-from research.tables import markdown_table, provenance
+from research.tables import markdown_table, mean_std, provenance
 
 SEPARATION = 0.01  # relative difference in training loss
 
@@ -111,7 +110,7 @@ def main(argv=None) -> None:
       f'{100 * np.max(gaps):.2f} pt. Over seeds (mean ± std of test accuracy, %):',
       '',
       markdown_table(['point', 'local', 'population'], [
-          [point, grid.mean_std(v['local']), grid.mean_std(v['population'])]
+          [point, mean_std(v['local']), mean_std(v['population'])]
           for point, v in by_point.items()]),
       '',
       provenance(command, time.perf_counter() - started,

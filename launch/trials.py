@@ -25,6 +25,8 @@ import ml_collections
 
 from research import config as config_lib
 from research import tracking
+# Statuses of a run that a re-run leaves alone (as research.train does).
+from research.results import FINISHED
 from research.errors import DivergedError
 from research.tracking import jsonio
 
@@ -32,8 +34,6 @@ RECORD = 'trial.json'
 # `research sweep` leaves a record of each sweep in <output_dir>/<experiment>/
 # sweeps/ (launch.table reads them for the provenance of a table).
 SWEEPS_DIR = 'sweeps'
-# Statuses of a run that a re-run leaves alone (as research.train does).
-FINISHED = ('done', 'early_stopped')
 
 
 class LaunchError(RuntimeError):

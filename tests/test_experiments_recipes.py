@@ -176,11 +176,16 @@ def test_schedule_rates_follow_their_formulas():
   np.testing.assert_allclose(step, expected, rtol=1e-5, atol=1e-9)
 
 
-def _schedule_trial(name, warmup, seed):
-  point = {'schedule': name, 'optimizer.schedule.warmup_epochs': warmup}
+def _trial(experiment, axes, point, seed):
+  """The Trial a sweep makes of `point` (a Choice by its option name)."""
   overrides = tuple(sweep.format_override(k, v) for k, v in
-                    search_lib.overrides_of(schedules.AXES, point).items())
-  return Trial('schedules', overrides, seed)
+                    search_lib.overrides_of(axes, point).items())
+  return Trial(experiment, overrides, seed)
+
+
+def _schedule_trial(name, warmup, seed):
+  return _trial('schedules', schedules.AXES,
+                {'schedule': name, 'optimizer.schedule.warmup_epochs': warmup}, seed)
 
 
 def test_schedules_report_rows_reading_and_figure(tmp_path):
@@ -234,10 +239,8 @@ def test_schedules_report_rows_reading_and_figure(tmp_path):
 
 
 def _batch_trial(rule, batch, seed):
-  point = {'rule': rule, 'train.batch_size': batch}
-  overrides = tuple(sweep.format_override(k, v) for k, v in
-                    search_lib.overrides_of(batch_size.AXES, point).items())
-  return Trial('batch_size', overrides, seed)
+  return _trial('batch_size', batch_size.AXES,
+                {'rule': rule, 'train.batch_size': batch}, seed)
 
 
 def test_batch_size_report_rows_and_figure(tmp_path):
