@@ -34,7 +34,7 @@ import numpy as np
 from launch import trials as trials_lib
 from research import results
 from research import tables
-from research.tracking import RunDir, WandbLogger, jsonio
+from research.tracking import WandbLogger, jsonio
 
 MAX_POINTS_PER_FIGURE = 10
 FIGURES = ('learning_curves', 'generalization_gap')
@@ -191,15 +191,6 @@ def _provenance(command: str, records, sweeps, own_s: float) -> str:
 # Figures.
 
 
-def _read_metrics(record: Mapping[str, Any]) -> list[dict[str, Any]]:
-  directory = record.get('record_dir') or record.get('run_dir')
-  if not directory or not pathlib.Path(directory).is_dir():
-    return []
-  with warnings.catch_warnings():
-    warnings.simplefilter('ignore', RuntimeWarning)  # a torn last line
-    return RunDir(directory).read_metrics()
-
-
 def _mean_by_epoch(runs: Sequence[Sequence[Mapping[str, Any]]],
                    value: Callable[[Mapping[str, Any]], float | None]
                    ) -> tuple[np.ndarray, np.ndarray]:
@@ -239,7 +230,7 @@ def figure_sections(name: str, table: results.ResultsTable,
   for stale in figures_dir.glob('*.png'):
     if stale.stem.rstrip('_0123456789') in FIGURES:
       stale.unlink()  # a previous table may have had more points
-  runs = [[_read_metrics(r) for r in g.finished] for g in table.groups]
+  runs = [[results.trial_metrics(r) for r in g.finished] for g in table.groups]
   held_out = ('dev' if any('dev/accuracy' in row for point in runs
                            for rows in point for row in rows) else 'test')
   drawn = [(label, *point_curves(point, held_out))

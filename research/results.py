@@ -9,13 +9,16 @@ import ast
 import collections
 import dataclasses
 import math
+import pathlib
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from research import search
+from research.tracking import RunDir
 from research.tables import format_duration, format_value, markdown_table, mean_std
 
 # Results of trial records.
@@ -323,3 +326,13 @@ def _interval(error_interval, accuracies: Sequence[float],
   errors = (1.0 - float(np.mean(accuracies))) * n_test
   low, high = error_interval(errors, n_test, level=level)
   return f'{100 * low:.2f}–{100 * high:.2f}'
+
+
+def trial_metrics(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+  """The metrics.jsonl rows of a trial record's run ([] when it is gone)."""
+  directory = record.get('record_dir') or record.get('run_dir')
+  if not directory or not pathlib.Path(directory).is_dir():
+    return []
+  with warnings.catch_warnings():
+    warnings.simplefilter('ignore', RuntimeWarning)  # a torn last line
+    return RunDir(directory).read_metrics()

@@ -14,7 +14,9 @@ from research.optim import registry
 
 # The step size that brings each optimizer down the quadratic below in 200
 # steps; 0.1 unless listed (AdaGrad's steps shrink as 1/sqrt(t)).
-QUADRATIC_LR = {'adagrad': 1.0}
+# AdaGrad's steps shrink as 1 / sqrt(t); AdaDelta's start at
+# lr * sqrt(eps) / RMS(g) ~ 1e-3 lr and grow only as its E[dx^2] fills.
+QUADRATIC_LR = {'adagrad': 1.0, 'adadelta': 10.0}
 DEFAULT_LR = 0.1
 
 

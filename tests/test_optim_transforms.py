@@ -92,6 +92,10 @@ SAME_AS_OPTAX = {
     'rmsprop_large_eps': (lambda lr: optim.rmsprop(lr, decay=0.99, eps=0.1),
                           lambda lr: optax.rmsprop(lr, decay=0.99, eps=0.1,
                                                    eps_in_sqrt=False)),
+    'adadelta': (lambda lr: optim.adadelta(lr, decay=0.95, eps=1e-6),
+                 lambda lr: optax.adadelta(lr, rho=0.95, eps=1e-6)),
+    'adadelta_0.9_1e-3': (lambda lr: optim.adadelta(lr, decay=0.9, eps=1e-3),
+                          lambda lr: optax.adadelta(lr, rho=0.9, eps=1e-3)),
     'adam': (optim.adam, optax.adam),
     'adam_b2_0.99': (lambda lr: optim.adam(lr, b1=0.8, b2=0.99, eps=1e-3),
                      lambda lr: optax.adam(lr, b1=0.8, b2=0.99, eps=1e-3)),
@@ -226,6 +230,26 @@ def test_rmsprop_matches_its_formula(lr_name):
   grads = _grads()
   _, ours = _run(optim.rmsprop(lr, decay=decay, eps=eps), grads)
   _assert_trees_close(ours, _numpy_run(step, grads, lr, _zeros), **LOOSE)
+
+
+@pytest.mark.parametrize('lr_name', sorted(LEARNING_RATES))
+def test_adadelta_matches_its_formula(lr_name):
+  decay, eps = 0.9, 1e-2
+
+  def step(p, g, state, lr, t):
+    del t
+    e_g2, e_dx2 = state
+    e_g2 = decay * e_g2 + (1 - decay) * g * g
+    delta = np.sqrt(e_dx2 + eps) / np.sqrt(e_g2 + eps) * g
+    # The average is of the unit-rate step: the learning rate stays outside.
+    e_dx2 = decay * e_dx2 + (1 - decay) * delta * delta
+    return p - lr * delta, (e_g2, e_dx2)
+
+  lr = LEARNING_RATES[lr_name]
+  grads = _grads()
+  _, ours = _run(optim.adadelta(lr, decay=decay, eps=eps), grads)
+  zeros = lambda p: (np.zeros_like(p), np.zeros_like(p))
+  _assert_trees_close(ours, _numpy_run(step, grads, lr, zeros), **LOOSE)
 
 
 def _adam_step(b1, b2, eps, bias_correction):

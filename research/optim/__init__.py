@@ -1,6 +1,7 @@
 """Optimizers as Optax transforms, schedules, constraints, a name -> factory
 registry, and the one builder of a run's optimizer chain from its config."""
 
+from research.optim.adadelta import ScaleByAdadeltaState, adadelta, scale_by_adadelta
 from research.optim.adagrad import ScaleByAdagradState, adagrad, scale_by_adagrad
 from research.optim.adam import (ScaleByAdamState, adam, nadam, scale_by_adam,
                                  scale_by_nadam)
@@ -21,10 +22,10 @@ __all__ = [
     # Building a run's optimizer.
     'build_optimizer', 'get', 'names', 'optimizer_for', 'validate_optimizer_config',
     # The optimizers and their transforms.
-    'LbfgsState', 'ScaleByAdagradState', 'ScaleByAdamState', 'ScaleByHeavyBallState',
-    'ScaleByRmsState', 'adagrad', 'adam', 'lbfgs', 'momentum', 'nadam', 'nesterov',
-    'rmsprop', 'scale_by_adagrad', 'scale_by_adam', 'scale_by_heavy_ball',
-    'scale_by_nadam', 'scale_by_rms', 'sgd',
+    'LbfgsState', 'ScaleByAdadeltaState', 'ScaleByAdagradState', 'ScaleByAdamState',
+    'ScaleByHeavyBallState', 'ScaleByRmsState', 'adadelta', 'adagrad', 'adam', 'lbfgs',
+    'momentum', 'nadam', 'nesterov', 'rmsprop', 'scale_by_adadelta', 'scale_by_adagrad',
+    'scale_by_adam', 'scale_by_heavy_ball', 'scale_by_nadam', 'scale_by_rms', 'sgd',
     # Around them: schedules, decay, constraints.
     'build_schedule', 'decoupled_weight_decay', 'max_norm', 'project_max_norm',
     'scaled_learning_rate', 'weights_mask',

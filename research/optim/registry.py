@@ -13,6 +13,7 @@ from typing import Any
 import optax
 
 from research.errors import ConfigError
+from research.optim.adadelta import adadelta
 from research.optim.adagrad import adagrad
 from research.optim.adam import adam, nadam
 from research.optim.lbfgs import lbfgs
@@ -44,6 +45,10 @@ REGISTRY: dict[str, OptimizerEntry] = {
                                'v = mu v + g; p -= lr (g + mu v)'),
     'adagrad': OptimizerEntry(adagrad, ('eps', 'initial_accumulator'),
                               'G += g^2; p -= lr g / (sqrt(G) + eps)'),
+    'adadelta': OptimizerEntry(adadelta, ('decay', 'eps'),
+                               'E = decay E + (1 - decay) g^2; d = sqrt(D + eps) / '
+                               'sqrt(E + eps) g; D = decay D + (1 - decay) d^2; '
+                               'p -= lr d (Zeiler: lr 1, decay 0.95, eps 1e-6)'),
     'rmsprop': OptimizerEntry(rmsprop, ('decay', 'eps'),
                               'E = decay E + (1 - decay) g^2; '
                               'p -= lr g / (sqrt(E) + eps)'),
