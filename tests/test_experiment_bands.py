@@ -65,3 +65,25 @@ def test_table3_points_and_scikit_learn_settings():
                                        pathlib.Path('/nonexistent')))
   # 87.0% is within a point of Fashion-MNIST's 87.1, 87.0 and 86.8 only.
   assert text.count('**yes**') == 3
+
+
+def test_dropout_accept_needs_the_band_and_the_gap_to_l2():
+  from experiments import dropout_mnist  # pylint: disable=g-import-not-at-top
+  trials = sweep.expand('dropout_mnist_cpu', seeds=(0,))
+  assert len(trials) == 2 and len(sweep.expand('dropout_mnist', seeds=(0,))) == 10
+  best = dropout_mnist._overrides('Table 9: dropout + max-norm')
+  l2 = dropout_mnist._overrides('Table 9: L2')
+  assert {t.overrides for t in trials} == {best, l2}
+
+  def report(best_accuracy, l2_accuracy):
+    return registry.get('dropout_mnist_cpu').report(TableInputs(
+        'dropout_mnist_cpu', [_record(best, best_accuracy), _record(l2, l2_accuracy)],
+        [], pathlib.Path('/nonexistent')))
+
+  text = report(0.9875, 0.9840)  # 1.25% and 1.60% error
+  assert '| Table 9: dropout + max-norm | 1 | 98.75% (1.25% error) |' in text
+  assert '1.05% error (Table 9) | 98.70–100.00% | **yes** |' in text
+  assert 'L2 only is 0.35 points worse' in text and '(accept: ≥ 0.3): **yes**' in text
+  text = report(0.9860, 0.9850)  # 1.40% and 1.50%: neither holds
+  assert '98.70–100.00% | **no** |' in text and '(accept: ≥ 0.3): **no**' in text
+  assert 'Table 9: L2 + KL-sparsity' in text
