@@ -451,7 +451,10 @@ is "peak" below. PyTorch: {threads}.
 - *ours step*: the epoch time over its steps. *matmuls alone*: the step's
   matmul FLOPs at the shape peak. *dropout masks alone*: the hidden layers'
   Bernoulli masks drawn (threefry, a key per step) and applied, in a jitted
-  `lax.scan` of 20 steps. *rest*: the difference.
+  `lax.scan` of 20 steps. *rest*: the difference. The parts are timed
+  apart; inside the step XLA fuses the masks into neighbouring elementwise
+  work, so where they are large (batch 1024) they add up to more than the
+  step and the rest comes out negative.
 - *setup*: what the loop does before compiling: reading the data, building
   and initializing the model, placing the data (the summary's wall time
   less its `compile_time_s` and training time). *compile*: the summary's
