@@ -27,6 +27,10 @@ from research.penalties import default_penalty_config
 # name), so a run started on one device can resume on eight.
 _PRESENTATION_KEYS = ('tracking', 'parallel')
 PARALLEL_MODES = ('jit', 'sharded', 'pmap', 'vmap')
+# Keys added after runs had been recorded: at these values they are left out
+# of the run's identity, so the runs recorded before them keep their hash
+# (and their directory: a sweep run again finds them finished).
+_ADDED_KEY_DEFAULTS = {('model', 'compute_dtype'): 'float32'}
 
 MONITOR_MODES = ('max', 'min')
 BATCHINGS = ('epoch', 'full', 'fixed')
@@ -56,6 +60,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.dropconnect = 0.0  # rate of dropped hidden weights (Wan et al.)
   c.model.stochastic_depth = 0.0  # drop rate of residual blocks (Huang et al.)
   c.model.maxout_pieces = 1  # > 1: maxout units of that many pieces
+  # Mixed precision: 'bfloat16' computes the layers in bfloat16 while the
+  # parameters, the optimizer and the loss stay float32.
+  c.model.compute_dtype = 'float32'
 
   # Augmentation on the device inside the train step; test-time views.
   c.augment = default_augment_config()
@@ -368,6 +375,10 @@ def config_hash(config: ml_collections.ConfigDict | Mapping[str, Any],
   """
   if isinstance(config, ml_collections.ConfigDict):
     config = config.to_dict()
-  content = {k: v for k, v in config.items() if k not in _PRESENTATION_KEYS}
+  content = {k: (dict(v) if isinstance(v, Mapping) else v)
+             for k, v in config.items() if k not in _PRESENTATION_KEYS}
+  for (section, key), default in _ADDED_KEY_DEFAULTS.items():
+    if content.get(section, {}).get(key, default) == default:
+      content.get(section, {}).pop(key, None)
   text = json.dumps(content, sort_keys=True, default=list)
   return hashlib.sha256(text.encode()).hexdigest()[:length]

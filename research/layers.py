@@ -29,11 +29,16 @@ def dropout(key: jax.Array, x: jax.Array, rate: Rate) -> jax.Array:
 
   so E[out] = x and evaluation uses x itself. Unlike `flax.linen.Dropout`,
   `rate` may be a traced array, so a sweep over rates compiles once. `rate`
-  must be < 1.
+  must be < 1. The masks are drawn at float32 precision or better whatever
+  `x`'s dtype, so a bfloat16 network draws the masks a float32 one draws.
   """
-  keep_prob = 1.0 - jnp.asarray(rate, x.dtype)
+  keep_prob = 1.0 - jnp.asarray(rate, _mask_dtype(x))
   keep = jax.random.bernoulli(key, keep_prob, x.shape)
-  return jnp.where(keep, x / keep_prob, jnp.zeros_like(x))
+  return jnp.where(keep, x / keep_prob.astype(x.dtype), jnp.zeros_like(x))
+
+
+def _mask_dtype(x: jax.Array) -> jnp.dtype:
+  return jnp.promote_types(x.dtype, jnp.float32)
 
 
 def dropconnect(key: jax.Array, kernel: jax.Array, rate: Rate) -> jax.Array:
@@ -59,9 +64,9 @@ def stochastic_depth(branch: jax.Array, rate: Rate,
   the expectation of the training branch ("rescale at test", Huang et al.
   2016), so E_b[h + b f(h)] = h + (1 - rate) f(h) for a given h.
   """
-  keep_prob = 1.0 - jnp.asarray(rate, branch.dtype)
+  keep_prob = 1.0 - jnp.asarray(rate, _mask_dtype(branch))
   if key is None:
-    return keep_prob * branch
+    return keep_prob.astype(branch.dtype) * branch
   shape = branch.shape[:1] + (1,) * (branch.ndim - 1)
   keep = jax.random.bernoulli(key, keep_prob, shape)
   return jnp.where(keep, branch, jnp.zeros_like(branch))
@@ -97,6 +102,7 @@ class DropConnectDense(nn.Module):
   kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
   bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
   param_dtype: jnp.dtype = jnp.float32
+  dtype: jnp.dtype | None = None  # of the computation; None: promoted inputs
 
   @nn.compact
   def __call__(self, x: jax.Array, rate: Rate = 0.0,
@@ -112,7 +118,7 @@ class DropConnectDense(nn.Module):
                         (x.shape[-1], self.features), self.param_dtype)
     bias = (self.param('bias', self.bias_init, (self.features,),
                        self.param_dtype) if self.use_bias else None)
-    x, kernel, bias = promote_dtype(x, kernel, bias)
+    x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
     if not deterministic and not is_static_zero(rate):
       kernel = dropconnect(self.make_rng('dropout'), kernel, rate)
     y = jax.lax.dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())))

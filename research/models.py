@@ -16,6 +16,9 @@ from research.errors import ConfigError
 from research.layers import Rate, dropout, is_static_zero
 
 BATCHNORM_PLACEMENTS = ('none', 'before', 'after')
+# Mixed precision: the dtype of the layers' computation. Parameters, the
+# optimizer and the loss stay float32 (the logits are cast back).
+COMPUTE_DTYPES = ('float32', 'bfloat16')
 
 # Activations accepted beside maxout, which replaces them in hidden layers:
 # the default (so turning maxout on needs one key) and the explicit 'linear'.
@@ -84,6 +87,7 @@ class MLP(nn.Module):
   dropconnect_rate: float = 0.0
   stochastic_depth_rate: float = 0.0
   maxout_pieces: int = 1
+  compute_dtype: str = 'float32'  # one of COMPUTE_DTYPES
   # Set under pmap to average batch statistics across devices.
   bn_axis_name: str | None = None
 
@@ -138,9 +142,8 @@ class MLP(nn.Module):
     check_maxout(self.maxout_pieces, self.activation)
     pieces = self.maxout_pieces
 
-    h = x.reshape((x.shape[0], -1))
-    if not jnp.issubdtype(h.dtype, jnp.floating):
-      h = h.astype(jnp.float32)
+    dtype = jnp.dtype(self.compute_dtype)
+    h = x.reshape((x.shape[0], -1)).astype(dtype)
     h = self._dropout(h, input_dropout_rate, train)
     for i, width in enumerate(self.hidden):
       fan_in = h.shape[-1]
@@ -148,7 +151,8 @@ class MLP(nn.Module):
       # The BN shift replaces the bias of a Dense that feeds it.
       dense = layers.DropConnectDense(
           width * pieces, use_bias=self.batchnorm != 'before',
-          kernel_init=kernel_init, bias_init=bias_init, name=f'Dense_{i}')
+          kernel_init=kernel_init, bias_init=bias_init, dtype=dtype,
+          name=f'Dense_{i}')
       y = dense(h, dropconnect_rate, deterministic=not train)
       if self.batchnorm == 'before':
         y = self._batchnorm(y, train, i)
@@ -165,19 +169,20 @@ class MLP(nn.Module):
       self.sow('intermediates', f'output_{i}', h)
     kernel_init, bias_init = self._initializers(h.shape[-1])
     output = nn.Dense(self.num_classes, kernel_init=kernel_init,
-                      bias_init=bias_init, name=f'Dense_{len(self.hidden)}')
-    return output(h)
+                      bias_init=bias_init, dtype=dtype,
+                      name=f'Dense_{len(self.hidden)}')
+    return output(h).astype(jnp.float32)
 
   def _batchnorm(self, x: jax.Array, train: bool, i: int) -> jax.Array:
     return nn.BatchNorm(
         use_running_average=not train, momentum=self.bn_momentum,
         epsilon=self.bn_epsilon, axis_name=self.bn_axis_name,
-        name=f'BatchNorm_{i}')(x)
+        dtype=x.dtype, name=f'BatchNorm_{i}')(x)
 
 
 # Keys that came after the first configs were written: missing means default.
 _OPTIONAL_DEFAULTS = {'dropconnect': 0.0, 'stochastic_depth': 0.0,
-                      'maxout_pieces': 1}
+                      'maxout_pieces': 1, 'compute_dtype': 'float32'}
 
 
 def _get(model_config: ml_collections.ConfigDict, key: str):
@@ -236,6 +241,10 @@ def validate_model_config(model_config: ml_collections.ConfigDict) -> None:
         'model.residual=True (it drops residual blocks only)')
   check_maxout(_get(model_config, 'maxout_pieces'),
                model_config.activation)
+  compute_dtype = _get(model_config, 'compute_dtype')
+  if compute_dtype not in COMPUTE_DTYPES:
+    raise ConfigError(f'model.compute_dtype: unknown dtype {compute_dtype!r}; '
+                      f'known: {", ".join(COMPUTE_DTYPES)}')
 
 
 def build_model(model_config: ml_collections.ConfigDict,
@@ -257,4 +266,5 @@ def build_model(model_config: ml_collections.ConfigDict,
       dropconnect_rate=float(_get(model_config, 'dropconnect')),
       stochastic_depth_rate=float(_get(model_config, 'stochastic_depth')),
       maxout_pieces=int(_get(model_config, 'maxout_pieces')),
+      compute_dtype=_get(model_config, 'compute_dtype'),
   )

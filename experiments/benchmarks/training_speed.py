@@ -3,7 +3,7 @@ PyTorch eager and a host-fed JAX loop, and the MNIST-1D recipe (issue 8).
 
   python -m experiments.benchmarks.training_speed [--data-dir ../shared/data]
       [--widths 100 512 1024] [--batches 128 1024] [--epochs 3] [--repeats 5]
-      [--skip-torch] [--skip-accuracy] [--skip-recipe]
+      [--mixed-batches 128] [--skip-torch] [--skip-accuracy] [--skip-recipe]
       [--output experiments/results/benchmarks.md]
 
 Models: the `mnist_mlp` experiment (784-W-W-10, ReLU, dropout 0.2, RMSProp
@@ -17,6 +17,8 @@ Models: the `mnist_mlp` experiment (784-W-W-10, ReLU, dropout 0.2, RMSProp
   PyTorch    experiments/benchmarks/torch_mlp.py, `--epochs` epochs after an
              untimed first one.
   host-fed   experiments/benchmarks/host_loop.py, the same.
+Each width is also run in mixed precision (`model.compute_dtype=bfloat16`)
+at the `--mixed-batches` sizes: its speed, and its time to 98%.
 Compile time and setup (data, model init, placement) come from the run's
 summary: `compile_time_s`, and `wall_time_s - compile_time_s - steps /
 steps_per_second` (the loop's own `setup_s`). The time to 98% test accuracy
@@ -44,6 +46,7 @@ from research.tables import markdown_table, provenance
 TARGET_ACCURACY = 0.98
 NOT_INSTALLED = "not installed (pip install -e '.[torch]')"
 SKIPPED = 'skipped (--skip-torch)'
+FLOAT32_ONLY = 'not measured (float32 only)'
 RECIPE_SEEDS = (0, 1, 2)
 
 
@@ -69,13 +72,20 @@ def torch_recipe(values: dict, repeats: int) -> dict:
 # One (width, batch) cell
 
 
-def mnist_values(width: int, batch: int, data_dir: str, **train) -> dict:
+def mnist_values(width: int, batch: int, data_dir: str, dtype: str = 'float32',
+                 **train) -> dict:
   return {'model.hidden': (width, width), 'train.batch_size': batch,
+          'model.compute_dtype': dtype,
           'data.dir': data_dir, **{f'train.{k}': v for k, v in train.items()}}
 
 
-def model_name(width: int) -> str:
-  return f'784-{width}-{width}-10'
+def model_name(width: int, dtype: str = 'float32') -> str:
+  name = f'784-{width}-{width}-10'
+  return name if dtype == 'float32' else f'{name}, {dtype}'
+
+
+def cell_name(cell: dict) -> str:
+  return model_name(cell['width'], cell.get('dtype', 'float32'))
 
 
 def input_dim(data) -> int:
@@ -93,19 +103,19 @@ def torch_model(config, data):
   return model, optimizer
 
 
-def speed_cell(width, batch, args, data, torch_status) -> dict:
+def speed_cell(width, batch, args, data, torch_status, dtype='float32') -> dict:
   """Examples per second of the three loops, ours' compile and setup, and
   the FLOP rates."""
   from experiments.benchmarks import host_loop  # pylint: disable=g-import-not-at-top
   epochs = args.epochs + 2  # the first and the last (evaluated) are not timed
   ours = in_fresh_process(train_run, 'mnist_mlp', mnist_values(
-      width, batch, args.data_dir, num_epochs=epochs, eval_every_epochs=epochs,
+      width, batch, args.data_dir, dtype, num_epochs=epochs, eval_every_epochs=epochs,
       checkpoint_every_epochs=epochs))
   examples = ours['steps_per_epoch'] * batch  # per epoch, in whole batches
-  config = experiment_config('mnist_mlp', mnist_values(width, batch, args.data_dir))
+  config = experiment_config('mnist_mlp', mnist_values(width, batch, args.data_dir, dtype))
   host = host_loop.epoch_seconds(config, data.x_train, data.y_train,
                                  data.num_classes, epochs=args.epochs)
-  cell = {'width': width, 'batch': batch, 'ours': ours,
+  cell = {'width': width, 'batch': batch, 'dtype': dtype, 'ours': ours,
           # The last interval holds the evaluation: not timed.
           'ours_epoch_s': statistics.median(ours['epoch_s'][:-1]),
           'host_rate': examples / statistics.median(host['epoch_s']),
@@ -122,21 +132,23 @@ def speed_cell(width, batch, args, data, torch_status) -> dict:
   cell['flops'] = (cell['ours_rate'] / batch *
                    matmul_peak.train_step_flops(layers, batch))
   cell['shape_peak'] = matmul_peak.step_matmul_rate(layers, batch,
-                                                    repeats=args.repeats)
+                                                    repeats=args.repeats,
+                                                    dtype=dtype)
   cell['step_ms'] = 1e3 * cell['ours_epoch_s'] / ours['steps_per_epoch']
   cell['matmul_ms'] = 1e3 * matmul_peak.train_step_flops(layers, batch) / cell['shape_peak']
   cell['dropout_ms'] = 1e3 * matmul_peak.step_dropout_seconds(
-      batch, (width, width), config.model.dropout, repeats=args.repeats)
+      batch, (width, width), config.model.dropout, repeats=args.repeats,
+      dtype=dtype)
   return cell
 
 
-def accuracy_cell(width, batch, args, data, torch_status) -> dict:
+def accuracy_cell(width, batch, args, data, torch_status, dtype='float32') -> dict:
   """Seconds and epochs to TARGET_ACCURACY test accuracy, ours and PyTorch's."""
   ours = in_fresh_process(train_run, 'mnist_mlp', mnist_values(
-      width, batch, args.data_dir, num_epochs=args.accuracy_epochs,
+      width, batch, args.data_dir, dtype, num_epochs=args.accuracy_epochs,
       eval_every_epochs=1, checkpoint_every_epochs=args.accuracy_epochs),
       TARGET_ACCURACY)
-  cell = {'width': width, 'batch': batch, 'ours_epochs': len(ours['time_s']),
+  cell = {'width': width, 'batch': batch, 'dtype': dtype, 'ours_epochs': len(ours['time_s']),
           'ours_accuracy': ours['test_accuracy'][-1],
           'ours_s': loop_s(ours), 'ours_total_s': ours['time_s'][-1],
           'torch': torch_status}
@@ -169,7 +181,7 @@ def speed_table(cells, peak: float, gpu: bool) -> str:
              'ours / PyTorch', 'ours / host-fed', 'ours epoch (ms)',
              'ours GFLOP/s', efficiency, 'peak at this shape (GFLOP/s)',
              '% of shape peak']
-  rows = [[model_name(c['width']), c['batch'], _rate(c['ours_rate']),
+  rows = [[cell_name(c), c['batch'], _rate(c['ours_rate']),
            _rate(c['torch_rate']), _rate(c['host_rate']),
            _ratio(c['ours_rate'], c['torch_rate']),
            _ratio(c['ours_rate'], c['host_rate']),
@@ -185,7 +197,7 @@ def step_table(cells) -> str:
   activation gradients, the batch gather, the loss)."""
   headers = ['model', 'batch', 'ours step (ms)', 'matmuls alone (ms)',
              'dropout masks alone (ms)', 'rest (ms)']
-  rows = [[model_name(c['width']), c['batch'], f"{c['step_ms']:.3f}",
+  rows = [[cell_name(c), c['batch'], f"{c['step_ms']:.3f}",
            f"{c['matmul_ms']:.3f}", f"{c['dropout_ms']:.3f}",
            f"{c['step_ms'] - c['matmul_ms'] - c['dropout_ms']:.3f}"] for c in cells]
   return markdown_table(headers, rows)
@@ -195,7 +207,7 @@ def startup_table(cells) -> str:
   headers = ['model', 'batch', 'setup (s)', 'compile (s)',
              'compile + 1st epoch (s)', '1st epoch done, from start (s)',
              'host-fed JAX 1st epoch, with compilation (s)']
-  rows = [[model_name(c['width']), c['batch'], f"{c['ours']['setup_s']:.2f}",
+  rows = [[cell_name(c), c['batch'], f"{c['ours']['setup_s']:.2f}",
            f"{c['ours']['compile_s']:.2f}", f'{first_epoch_s(c["ours"]):.2f}',
            f"{c['ours']['time_s'][0]:.2f}", f"{c['host_first_epoch_s']:.2f}"]
           for c in cells]
@@ -218,7 +230,7 @@ def accuracy_table(cells) -> str:
       torch_s, ratio = f"{t['seconds']:.1f}", _ratio(t['seconds'], c['ours_s'])
     else:
       torch_epochs, torch_s, ratio = t, '—', '—'
-    rows.append([model_name(c['width']), c['batch'], ours,
+    rows.append([cell_name(c), c['batch'], ours,
                  f"{c['ours_s']:.1f}", f"{c['ours_total_s']:.1f}",
                  torch_epochs, torch_s, ratio])
   return markdown_table(headers, rows)
@@ -266,7 +278,9 @@ def verdicts(cells, peak, recipe, torch_recipe_result, gpu) -> str:
     lines.append(f"- {text}: {'met' if ok else 'NOT met'}")
 
   for c in cells:
-    name = f"{model_name(c['width'])}, batch {c['batch']}"
+    if c.get('dtype', 'float32') != 'float32':
+      continue  # the targets are for the default, float32 training
+    name = f"{cell_name(c)}, batch {c['batch']}"
     if c['batch'] == 128 and isinstance(c['torch_rate'], float):
       ratio = c['ours_rate'] / c['torch_rate']
       check(f'{name}: {ratio:.2f}x PyTorch eager (>= 2.5x)', ratio >= 2.5)
@@ -324,6 +338,9 @@ def main(argv=None) -> None:
   parser.add_argument('--accuracy-batches', type=int, nargs='+', default=[128])
   parser.add_argument('--accuracy-epochs', type=int, default=20,
                       help='give up on the accuracy target after this many')
+  parser.add_argument('--mixed-batches', type=int, nargs='*', default=[128],
+                      help='batch sizes of the bfloat16 (mixed-precision) rows '
+                      '(given with no value: no such rows)')
   parser.add_argument('--skip-torch', action='store_true')
   parser.add_argument('--skip-accuracy', action='store_true')
   parser.add_argument('--skip-recipe', action='store_true')
@@ -353,12 +370,21 @@ def main(argv=None) -> None:
       cells.append(speed_cell(width, batch, args, data, torch))
       log(f"{model_name(width)} batch {batch}: ours "
           f"{cells[-1]['ours_rate']:,.0f} examples/s")
+  for width in args.widths:
+    for batch in args.mixed_batches:
+      cells.append(speed_cell(width, batch, args, data, FLOAT32_ONLY, 'bfloat16'))
+      log(f"{model_name(width, 'bfloat16')} batch {batch}: ours "
+          f"{cells[-1]['ours_rate']:,.0f} examples/s")
   accuracy = []
   if not args.skip_accuracy:
     for width in args.widths:
       for batch in args.accuracy_batches:
         accuracy.append(accuracy_cell(width, batch, args, data, torch))
         log(f'{model_name(width)} batch {batch}: time to accuracy done')
+    for width in args.widths:
+      for batch in args.mixed_batches:
+        accuracy.append(accuracy_cell(width, batch, args, data, FLOAT32_ONLY,
+                                      'bfloat16'))
   recipe, torch_recipe_result = None, torch
   if not args.skip_recipe:
     # Evaluation and the checkpoint after the last epoch only, as PyTorch's.
@@ -443,6 +469,11 @@ is "peak" below. PyTorch: {threads}.
   optimizer in a flax `TrainState`, one jitted step per batch, batches
   sliced from NumPy; the same epochs. Every loop drops the last partial
   batch.
+- *bfloat16* rows: `model.compute_dtype=bfloat16`, mixed precision: the
+  layers compute in bfloat16 while the parameters, the optimizer and the
+  loss stay float32 (the host-fed loop builds the same model; PyTorch is
+  measured in float32 only). Their % of peak is against the float32 peak;
+  their shape peak and masks are timed in bfloat16.
 - *GFLOP/s*: the matmul FLOPs of a step (6 B sum(in*out) less the first
   layer's input gradient, which is not computed; elementwise work not
   counted; see experiments/benchmarks/matmul_peak.py) times ours' steps per
