@@ -7,6 +7,10 @@ import pathlib
 os.environ.setdefault('WANDB_MODE', 'offline')
 os.environ.setdefault('WANDB_SILENT', 'true')
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+# No persistent compilation cache: tests neither write into ~/.cache nor
+# time programs loaded from an earlier session (test_compilation_cache.py
+# turns it on in a temporary directory).
+os.environ.setdefault('RESEARCH_COMPILATION_CACHE', 'off')
 
 import pytest  # pylint: disable=g-import-not-at-top
 

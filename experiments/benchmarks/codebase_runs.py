@@ -4,16 +4,21 @@ timed from the run's summary and its `epoch_end_hook`.
 `research.train.run` (and `train_population` for seeds as one program) of a
 registered experiment's config, in a temporary directory, W&B and progress
 off. `in_fresh_process` runs a function in a new Python process, so nothing
-is compiled or cached yet when it starts.
+is compiled yet when it starts; `compilation_cache_at` chooses the directory
+of the persistent compilation cache such processes use (a new empty one for
+a cold start, the same one again for a start from the cache).
 """
 
 import concurrent.futures
+import contextlib
 import multiprocessing
+import os
 import pathlib
 import signal
 import tempfile
 import time
 
+from research import compilation_cache
 from research import config as config_lib
 from research import registry
 
@@ -27,6 +32,21 @@ def in_fresh_process(fn, *args):
   context = multiprocessing.get_context('spawn')
   with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
     return pool.submit(fn, *args).result()
+
+
+@contextlib.contextmanager
+def compilation_cache_at(directory):
+  """Processes started inside use `directory` as their persistent
+  compilation cache (`research.compilation_cache`)."""
+  before = os.environ.get(compilation_cache.ENV)
+  os.environ[compilation_cache.ENV] = str(directory)
+  try:
+    yield
+  finally:
+    if before is None:
+      os.environ.pop(compilation_cache.ENV, None)
+    else:
+      os.environ[compilation_cache.ENV] = before
 
 
 def experiment_config(name: str, values: dict):
@@ -62,10 +82,12 @@ def loop_s(timings: dict) -> float:
   return timings['time_s'][-1] - timings['setup_s']
 
 
-def train_run(name: str, values: dict, stop_at_accuracy: float | None = None):
+def train_run(name: str, values: dict, stop_at_accuracy: float | None = None,
+              stop_after_epoch: int | None = None):
   """`research.train.run` of the experiment `name` with `values` in a
   temporary directory; its `run_timings`. With `stop_at_accuracy`, the run
-  stops at the end of the first epoch whose test accuracy reaches it."""
+  stops at the end of the first epoch whose test accuracy reaches it; with
+  `stop_after_epoch`, at the end of that epoch."""
   from research.tracking import RunDir  # pylint: disable=g-import-not-at-top
   from research.train import run  # pylint: disable=g-import-not-at-top
   hook_times = {}
@@ -74,12 +96,13 @@ def train_run(name: str, values: dict, stop_at_accuracy: float | None = None):
 
     def hook(epoch, state):  # pylint: disable=unused-argument
       hook_times[epoch] = time.perf_counter()
-      if stop_at_accuracy is not None:
-        accuracy = run_dir.read_metrics()[-1].get('test/accuracy')
-        if accuracy is not None and accuracy >= stop_at_accuracy:
-          # As a preempting scheduler would: the loop ends the run after this
-          # epoch and writes its summary.
-          signal.raise_signal(signal.SIGTERM)
+      accuracy = (run_dir.read_metrics()[-1].get('test/accuracy')
+                  if stop_at_accuracy is not None else None)
+      reached = accuracy is not None and accuracy >= stop_at_accuracy
+      if reached or epoch == stop_after_epoch:
+        # As a preempting scheduler would: the loop ends the run after this
+        # epoch and writes its summary.
+        signal.raise_signal(signal.SIGTERM)
 
     config = experiment_config(name, {**values, 'tracking.output_dir': tmp})
     summary = run(config, workdir=run_dir.path, epoch_end_hook=hook)

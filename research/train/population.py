@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from research import compilation_cache
 from research import config as config_lib
 from research.errors import ConfigError
 from research.parallel import Parallel, member, stack
@@ -117,6 +118,7 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], *,
   """
   from research.train import runner  # pylint: disable=g-import-not-at-top
   started = time.perf_counter()
+  compilation_cache.enable()
   if not configs:
     return []
   for c in configs:

@@ -13,6 +13,7 @@ import jax
 import ml_collections
 from jax.experimental import multihost_utils
 
+from research import compilation_cache
 from research import config as config_lib
 from research import distributed
 from research.tracking import MultiLogger, RunDir, WandbLogger
@@ -57,6 +58,7 @@ def run(config: ml_collections.ConfigDict, *,
   """Validates `config`, then trains it in its run directory; returns the
   summary. A finished run is not trained again unless `restart`."""
   config_lib.validate(config)
+  compilation_cache.enable()
   # Joins the other processes of a multi-host run (a no-op for one process);
   # before anything else asks JAX for its devices.
   distributed.initialize(config.parallel)
