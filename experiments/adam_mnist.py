@@ -49,17 +49,15 @@ OPTIONS = {option_name(name, lr): {**keys, 'optimizer.learning_rate': lr}
            for name, (keys, grid) in OPTIMIZERS.items() for lr in grid}
 
 
-def _overrides(option: str) -> set[str]:
-  return {f'{k}={v!r}' for k, v in OPTIONS[option].items()}
+def _overrides(option: str) -> tuple[str, ...]:
+  return results.format_overrides(OPTIONS[option])
 
 
 def _records_of(records, option: str) -> list[dict]:
-  wanted = _overrides(option)
   # An option's keys are a subset of no other option's: AdaDelta's rates are
   # not in RMSProp's grid, so its decay and eps keys need not be matched away.
-  return [r for r in records
-          if r.get('status') in results.FINISHED and wanted <= set(r.get('overrides') or ())
-          and 'train/loss' in (r.get('final') or {})]
+  return [r for r in results.finished_holding(records, _overrides(option))
+          if 'train/loss' in (r.get('final') or {})]
 
 
 def _last_epoch_training_loss(record) -> float | None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from research.results import FINISHED
+from research.results import finished_holding
 from research.tables import markdown_table
 
 
@@ -26,9 +26,8 @@ class Target:
 def mean_accuracy(records: Sequence[Mapping[str, Any]], overrides: Sequence[str],
                   key: str = 'test/accuracy') -> tuple[float | None, int]:
   """(mean in %, number of finished seeds) of the records holding `overrides`."""
-  values = [100 * r['final'][key] for r in records
-            if r.get('status') in FINISHED and key in (r.get('final') or {})
-            and set(overrides) <= set(r.get('overrides') or ())]
+  values = [100 * r['final'][key] for r in finished_holding(records, overrides)
+            if key in (r.get('final') or {})]
   return (float(np.mean(values)) if values else None), len(values)
 
 

@@ -17,8 +17,8 @@ each point train as one vmapped program.
 
 import numpy as np
 
-from experiments.common import mnist1d_momentum_config
-from research import results as results_lib
+from experiments.common import (add_final_outcome, final_outcomes,
+                                mnist1d_momentum_config)
 from research import tables
 from research.registry import register
 from research.search import Choice, Discrete
@@ -74,14 +74,8 @@ def point_results(records) -> dict[str, dict[int, dict]]:
     if not r.get('config'):
       continue
     point = results.setdefault(rule_of(r['config']), {}).setdefault(
-        int(r['config']['train']['batch_size']),
-        {'test': [], 'train_loss': [], 'left_out': 0})
-    final = r.get('final') or {}
-    if r.get('status') in results_lib.FINISHED and 'test/accuracy' in final:
-      point['test'].append(final['test/accuracy'])
-      point['train_loss'] += [final['train/loss']] if 'train/loss' in final else []
-    else:
-      point['left_out'] += 1
+        int(r['config']['train']['batch_size']), final_outcomes())
+    add_final_outcome(point, r)
   return {rule: dict(sorted(results[rule].items()))
           for rule in sorted(results, key=lambda n: (RULES.index(n) if n in RULES
                                                       else len(RULES), n))}

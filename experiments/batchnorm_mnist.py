@@ -33,9 +33,8 @@ def test_accuracy_by_step(record) -> dict[int, float]:
 
 
 def _finished_by_seed(records, placement: str) -> dict[int, dict]:
-  wanted = f'model.batchnorm={placement!r}'
-  return {r['seed']: r for r in records
-          if r.get('status') in results.FINISHED and wanted in (r.get('overrides') or ())}
+  return {r['seed']: r for r in results.finished_holding(
+      records, results.format_overrides({'model.batchnorm': placement}))}
 
 
 def ordering_rows(records) -> tuple[list[list[str]], bool, dict[str, list[dict]]]:
@@ -102,7 +101,8 @@ def report(inputs) -> str:
           reference='REFERENCES.md §5: the BN net ahead in test accuracy at every logged step '
                     f'from step {FIRST_CHECKED_STEP}, over >= 3 seeds',
           axes={'model.batchnorm': Discrete(PLACEMENTS)},
-          published={f'model.batchnorm={p!r}': text for p, text in PUBLISHED.items()},
+          published={results.format_override('model.batchnorm', p): text
+                     for p, text in PUBLISHED.items()},
           report=report)
 def get_config():
   c = batchnorm.get_config()

@@ -1,6 +1,7 @@
-"""Base configs that several experiments share."""
+"""Base configs, and the tally of final results, that several experiments share."""
 
 from research.config import base_config
+from research.results import FINISHED
 
 
 def image_mlp_config(dataset: str = 'fashion_mnist'):
@@ -40,3 +41,21 @@ def mnist1d_momentum_config(*, learning_rate: float, batch_size: int,
   c.train.monitor = ''  # the final model counts
   c.train.checkpoint_every_epochs = num_epochs
   return c
+
+
+def final_outcomes(**extra) -> dict:
+  """An empty tally of a point's runs: final test accuracies, final train
+  losses, and how many runs were left out (with `extra` keys beside)."""
+  return {'test': [], 'train_loss': [], 'left_out': 0, **extra}
+
+
+def add_final_outcome(outcomes: dict, record) -> None:
+  """Adds a trial record to its point's `final_outcomes` tally; a run that did
+  not finish (diverged, failed) or has no test accuracy counts as left out."""
+  final = record.get('final') or {}
+  if record.get('status') in FINISHED and 'test/accuracy' in final:
+    outcomes['test'].append(final['test/accuracy'])
+    if 'train/loss' in final:
+      outcomes['train_loss'].append(final['train/loss'])
+  else:
+    outcomes['left_out'] += 1

@@ -32,6 +32,7 @@ or more are beyond test-set noise.
 import dataclasses
 
 from experiments import bands
+from research import results
 from research.config import base_config
 from research.registry import register
 from research.search import Choice
@@ -85,7 +86,7 @@ NOT_RUN = {'Table 9: L2 + KL-sparsity': '1.55% error (Table 9): no KL-sparsity p
 
 
 def _overrides(name: str) -> tuple[str, ...]:
-  return tuple(f'{k}={v!r}' for k, v in ROWS[name].keys().items())
+  return results.format_overrides(ROWS[name].keys())
 
 
 def _published(name: str) -> str:
@@ -101,8 +102,7 @@ def _targets(names):
 
 
 def report(inputs) -> str:
-  names = [n for n in ROWS if any(set(_overrides(n)) <= set(r.get('overrides') or ())
-                                  for r in inputs.records)]
+  names = [n for n in ROWS if results.finished_holding(inputs.records, _overrides(n))]
   l2, _ = bands.mean_accuracy(inputs.records, _overrides('Table 9: L2'))
   best, _ = bands.mean_accuracy(inputs.records, _overrides('Table 9: dropout + max-norm'))
   if l2 is None or best is None:

@@ -18,6 +18,7 @@ within ±1.0 point of it.
 """
 
 from experiments import bands
+from research import results
 from research.config import base_config
 from research.registry import register
 from research.search import Choice, Discrete
@@ -43,7 +44,7 @@ ALPHA, BATCH = 1e-4, 200
 
 def _overrides(network: str, dataset: str) -> tuple[str, ...]:
   keys = {**NETWORKS[network], 'data.name': dataset}
-  return tuple(f'{k}={v!r}' for k, v in keys.items())
+  return results.format_overrides(keys)
 
 
 def _published(network: str, dataset: str) -> float:

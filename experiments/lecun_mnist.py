@@ -15,6 +15,7 @@ for these rows: the table states the difference and the test-set noise.
 """
 
 from experiments import bands
+from research import results
 from research.config import base_config
 from research.registry import register
 from research.search import Choice
@@ -34,14 +35,10 @@ PUBLISHED = {
 }
 
 
-def _overrides(keys) -> tuple[str, ...]:
-  return tuple(f'{k}={v!r}' for k, v in keys.items())
-
-
 def report(inputs) -> str:
   return bands.accept_section(
       inputs.records,
-      [bands.Target(name, _overrides(keys), PUBLISHED[name], None)
+      [bands.Target(name, results.format_overrides(keys), PUBLISHED[name], None)
        for name, keys in MODELS.items()],
       'REFERENCES.md §7')
 
@@ -51,7 +48,7 @@ def report(inputs) -> str:
                       'and MSE), 784-800-10, 784-500-150-10; one modern recipe (needs the MNIST files)',
           reference='REFERENCES.md §7: 12.0% / 1.6% / 2.95% test error (no accept band)',
           axes={'model': Choice(MODELS)},
-          published={' '.join(_overrides(k)): PUBLISHED[n] for n, k in MODELS.items()},
+          published={' '.join(results.format_overrides(k)): PUBLISHED[n] for n, k in MODELS.items()},
           report=report)
 def get_config():
   c = base_config()

@@ -11,6 +11,7 @@ report sets each mean over seeds beside its accept band.
 """
 
 from experiments import bands, quickstart
+from research import results
 from research.registry import register
 from research.search import Choice, Discrete
 from research.tables import markdown_table
@@ -30,7 +31,7 @@ BANDS = {
 
 def _override_items(model: str, permuted: bool) -> tuple[str, ...]:
   keys = {**MODELS[model], 'data.permute_inputs': permuted}
-  return tuple(f'{k}={v!r}' for k, v in keys.items())
+  return results.format_overrides(keys)
 
 
 def _overrides(model: str, permuted: bool) -> str:

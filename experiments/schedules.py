@@ -17,7 +17,8 @@ as one vmapped program.
 
 import numpy as np
 
-from experiments.common import mnist1d_momentum_config
+from experiments.common import (add_final_outcome, final_outcomes,
+                                mnist1d_momentum_config)
 from research import results as results_lib
 from research import tables
 from research.config import base_config
@@ -138,14 +139,8 @@ def point_results(records) -> dict[tuple[str, float], dict]:
       continue
     key = (_value(r, 'optimizer.schedule.name'),
            float(_value(r, 'optimizer.schedule.warmup_epochs')))
-    point = results.setdefault(key, {'test': [], 'train_loss': [], 'left_out': 0,
-                                     'record': r})
-    final = r.get('final') or {}
-    if r.get('status') in results_lib.FINISHED and 'test/accuracy' in final:
-      point['test'].append(final['test/accuracy'])
-      point['train_loss'] += [final['train/loss']] if 'train/loss' in final else []
-    else:
-      point['left_out'] += 1
+    point = results.setdefault(key, final_outcomes(record=r))
+    add_final_outcome(point, r)
   order = {n: i for i, n in enumerate(SCHEDULE_NAMES)}
   return dict(sorted(results.items(),
                      key=lambda kv: (order.get(kv[0][0], len(order)), kv[0])))

@@ -15,19 +15,11 @@ from typing import Any
 import numpy as np
 
 from research import config as config_lib
+from research.results import format_override  # re-exported: launchers use it
 from research import search as search_lib
 from research.errors import ConfigError
 
 from launch.trials import Trial, load_registry
-
-
-def format_override(key: str, value: Any) -> str:
-  """'optimizer.learning_rate=0.01': `repr` of Python values parses back."""
-  if isinstance(value, np.generic):
-    value = value.item()
-  if isinstance(value, list):  # W&B and JSON hand tuples back as lists.
-    value = tuple(value)
-  return f'{key}={value!r}'
 
 
 def override_key(item: str) -> str:

@@ -51,6 +51,29 @@ def _hashable(value: Any) -> Any:
   return value
 
 
+def format_override(key: str, value: Any) -> str:
+  """'optimizer.learning_rate=0.01': `repr` of Python values parses back."""
+  if isinstance(value, np.generic):
+    value = value.item()
+  if isinstance(value, list):  # W&B and JSON hand tuples back as lists.
+    value = tuple(value)
+  return f'{key}={value!r}'
+
+
+def format_overrides(keys: Mapping[str, Any]) -> tuple[str, ...]:
+  """{key: value} as the override strings a sweep gives its trials."""
+  return tuple(format_override(k, v) for k, v in keys.items())
+
+
+def finished_holding(records: Sequence[Mapping[str, Any]],
+                     overrides: Sequence[str]) -> list[Mapping[str, Any]]:
+  """The finished trial records whose overrides include every one of
+  `overrides` (a point's, in `format_overrides` form)."""
+  wanted = set(overrides)
+  return [r for r in records if r.get('status') in FINISHED
+          and wanted <= set(r.get('overrides') or ())]
+
+
 def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
   """['key=value', ...] -> {key: parsed value} (a later key wins)."""
   point = {}
