@@ -29,7 +29,8 @@ _PRESENTATION_KEYS = ('tracking', 'parallel')
 PARALLEL_MODES = ('jit', 'sharded', 'pmap', 'vmap')
 # Keys added after runs had been recorded: at these values they are left out
 # of the run's identity, so the runs recorded before them keep their hash
-# (and their directory: a sweep run again finds them finished).
+# (and their directory: a sweep run again finds them finished). A section
+# added whole lists every key; left empty, it is left out too.
 _ADDED_KEY_DEFAULTS = {('model', 'compute_dtype'): 'float32'}
 
 MONITOR_MODES = ('max', 'min')
@@ -380,5 +381,7 @@ def config_hash(config: ml_collections.ConfigDict | Mapping[str, Any],
   for (section, key), default in _ADDED_KEY_DEFAULTS.items():
     if content.get(section, {}).get(key, default) == default:
       content.get(section, {}).pop(key, None)
+      if content.get(section) == {}:
+        del content[section]
   text = json.dumps(content, sort_keys=True, default=list)
   return hashlib.sha256(text.encode()).hexdigest()[:length]

@@ -121,6 +121,13 @@ def test_hash_ignores_tracking_and_survives_json():
   assert config_lib.config_hash(json.loads(config_lib.to_json(a))) == config_lib.config_hash(a)
 
 
+def test_hash_of_recorded_configs_is_pinned():
+  # Recorded runs are found again by their hash: keys added later must leave
+  # it unchanged at their defaults (research.config._ADDED_KEY_DEFAULTS).
+  assert config_lib.config_hash(config_lib.base_config()) == '2b1f9831d5'
+  assert config_lib.config_hash(registry.get('mnist_mlp').config()) == '00d42ad158'
+
+
 def test_early_stopping_on_dev_needs_a_dev_set():
   config = config_lib.apply_overrides(quickstart(), ['train.monitor=dev/accuracy',
                                                      'train.patience=3'])
