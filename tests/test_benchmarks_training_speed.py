@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from experiments.benchmarks import codebase_runs as runs
-from experiments.benchmarks import host_loop, matmul_peak
+from experiments.benchmarks import dropout_masks, host_loop, matmul_peak
 from experiments.benchmarks import training_speed as speed
 
 
@@ -180,16 +180,58 @@ def test_report_tables_and_verdicts():
 
   recipe = {'first': fake_timings(epochs=(2.0, 3.0)),
             'warm': fake_timings(epochs=(1.8, 2.5)),
-            'population': fake_timings(epochs=(2.2, 3.5))}
+            'population': fake_timings(epochs=(2.2, 6.5)),
+            'population_again': fake_timings(compile_s=0.1, epochs=(2.0, 4.5)),
+            'matmul_s': 0.8}
   torch = {'first_s': 14.0, 'warm_s': 5.0}
-  assert 'first call, with compilation (s)' in speed.recipe_table(recipe, torch)
+  recipe_table = speed.recipe_table(recipe, torch)
+  assert 'first call, with compilation (s)' in recipe_table
+  # Again: 4.5 - 1.0 setup = 3.5 s with its loading, 3.4 s training.
+  assert '| 3.50 | 3.40 | 0.10 | 1.00 |' in recipe_table
+  assert "| the recipe's matmuls alone, at its shapes (no model, no optimizer) | — | 0.80 |" in recipe_table
   assert speed.NOT_INSTALLED in speed.recipe_table(recipe, speed.NOT_INSTALLED)
   lines = speed.verdicts(cells, 1e11, recipe, torch, gpu=False).splitlines()
   # 512: 3x PyTorch (met), 90% of peak (met); 1024: 1.5x (not), 80% (not);
   # first epochs 0.5 s, from the cache 0.1 s (met); the recipe warm 5 / 1.0
-  # = 5x (not), first 14 / 2.0 = 7x (met), the population 2.5 s < 5 s (met).
+  # = 5x (not; its matmuls alone 5 / 0.8 = 6.2x), first 14 / 2.0 = 7x (met),
+  # the population 5.5 s > 5 s (not), again 3.5 s < 5 s (met).
   assert [l.endswith(': met') for l in lines] == [
-      True, True, True, True, False, False, True, True, False, True, True]
+      True, True, True, True, False, False, True, True, False, True, False,
+      True]
+  assert 'its matmuls alone take 0.80 s here, 6.2x PyTorch' in lines[8]
+
+  cells[0]['step_ms'] = 2.0
+  cells[0]['mask_variants_ms'] = {'threefry': 0.5, '8-bit': 0.3, 'rbg': 1.5}
+  masks = speed.masks_table(cells)
+  assert '| 784-512-512-10 | 128 | 2.000 | 0.500 | 0.300 | 1.500 | +10% | -50% |' in masks
+  assert len(masks.splitlines()) == 3  # the 1024 cell was not measured
   assert 'not installed' in speed.accuracy_table([{
       'width': 100, 'batch': 128, 'ours_epochs': 20, 'ours_accuracy': 0.975,
       'ours_s': 9.0, 'ours_total_s': 12.0, 'torch': speed.NOT_INSTALLED}])
+
+
+@pytest.mark.parametrize('variant', dropout_masks.VARIANTS)
+def test_dropout_mask_variants_keep_the_rate_and_the_mean(variant):
+  x = jnp.ones((64, 512))
+  out = dropout_masks._DRAW[variant](jax.random.key(3), x, 0.2)
+  kept = np.asarray(out != 0)
+  expected_rate = round(256 * 0.2) / 256 if variant == '8-bit' else 0.2
+  # 32,768 units: the kept fraction is within 4 standard deviations.
+  sd = math.sqrt(expected_rate * (1 - expected_rate) / kept.size)
+  assert abs((1 - kept.mean()) - expected_rate) < 4 * sd
+  # Kept units are scaled by the exact keep probability: E[out] = x.
+  np.testing.assert_allclose(np.asarray(out)[kept], 1 / (1 - expected_rate),
+                             rtol=1e-6)
+  seconds = dropout_masks.masks_seconds(variant, 8, (16,), 0.2, steps=2,
+                                        repeats=1)
+  assert math.isfinite(seconds) and seconds > 0
+
+
+def test_byte_masks_use_each_byte_of_a_word_for_its_own_quarter():
+  key = jax.random.key(0)
+  words = np.asarray(jax.random.bits(key, (2, 3), jnp.uint32))
+  out = np.asarray(dropout_masks.byte_threshold_dropout(key, jnp.ones((2, 12)),
+                                                        0.5))
+  for j in range(4):
+    byte = (words >> (8 * j)) & 0xFF
+    np.testing.assert_array_equal(out[:, 3 * j:3 * (j + 1)] != 0, byte >= 128)

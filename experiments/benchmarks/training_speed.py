@@ -37,7 +37,7 @@ import tempfile
 import time
 
 from experiments import grid
-from experiments.benchmarks import matmul_peak
+from experiments.benchmarks import dropout_masks, matmul_peak
 from experiments.benchmarks.codebase_runs import (compilation_cache_at,
                                                   experiment_config, first_epoch_s,
                                                   in_fresh_process, loop_s,
@@ -50,6 +50,7 @@ NOT_INSTALLED = "not installed (pip install -e '.[torch]')"
 SKIPPED = 'skipped (--skip-torch)'
 FLOAT32_ONLY = 'not measured (float32 only)'
 RECIPE_SEEDS = (0, 1, 2)
+MASKS_BATCH = 128  # the batch of the cheaper-masks table
 
 
 def torch_recipe(values: dict, repeats: int) -> dict:
@@ -145,6 +146,12 @@ def speed_cell(width, batch, args, data, torch_status, dtype='float32') -> dict:
   cell['dropout_ms'] = 1e3 * matmul_peak.step_dropout_seconds(
       batch, (width, width), config.model.dropout, repeats=args.repeats,
       dtype=dtype)
+  if dtype == 'float32' and batch == MASKS_BATCH:
+    cell['mask_variants_ms'] = {
+        v: 1e3 * dropout_masks.masks_seconds(v, batch, (width, width),
+                                             config.model.dropout,
+                                             repeats=args.repeats)
+        for v in dropout_masks.VARIANTS}
   return cell
 
 
@@ -210,6 +217,24 @@ def step_table(cells) -> str:
   return markdown_table(headers, rows)
 
 
+def masks_table(cells) -> str:
+  """The model's dropout masks against two cheaper ways to draw them."""
+  variants = dropout_masks.VARIANTS
+  headers = (['model', 'batch', 'ours step (ms)'] +
+             [f'{v} masks (ms)' for v in variants] +
+             [f'{v}: saving, % of the step' for v in variants[1:]])
+  rows = []
+  for c in cells:
+    if 'mask_variants_ms' not in c:
+      continue
+    ms = c['mask_variants_ms']
+    rows.append([cell_name(c), c['batch'], f"{c['step_ms']:.3f}",
+                 *(f'{ms[v]:.3f}' for v in variants),
+                 *(f"{100 * (ms['threefry'] - ms[v]) / c['step_ms']:+.0f}%"
+                   for v in variants[1:])])
+  return markdown_table(headers, rows) if rows else 'Not measured.'
+
+
 def startup_table(cells) -> str:
   headers = ['model', 'batch', 'setup (s)', 'compile (s)',
              'compile + 1st epoch (s)', '1st epoch done, from start (s)',
@@ -245,12 +270,28 @@ def accuracy_table(cells) -> str:
   return markdown_table(headers, rows)
 
 
+def recipe_matmul_seconds(steps: int, repeats: int) -> float:
+  """Seconds of the recipe's `steps` train steps' matmuls alone, at the
+  shapes of the quickstart's model and batch (`matmul_peak.step_matmul_rate`)."""
+  from research.data import load_dataset  # pylint: disable=g-import-not-at-top
+  config = registry.get('quickstart').config()
+  data = load_dataset(config.data)
+  layers = matmul_peak.dense_layers(input_dim(data), tuple(config.model.hidden),
+                                    data.num_classes)
+  batch = config.train.batch_size
+  rate = matmul_peak.step_matmul_rate(layers, batch, steps=100, repeats=repeats)
+  return steps * matmul_peak.train_step_flops(layers, batch) / rate
+
+
 def recipe_seconds(ours: dict, torch) -> dict:
   """First call (with compilation) and warm seconds of each implementation."""
+  again = ours['population_again']
   seconds = {
       'ours': (loop_s(ours['first']),
                loop_s(ours['warm']) - ours['warm']['compile_s']),
       'population': (loop_s(ours['population']), None),
+      'population_again': (loop_s(again), loop_s(again) - again['compile_s']),
+      'matmuls': (None, ours['matmul_s']),
   }
   if 'cached' in ours:
     seconds['cached'] = (loop_s(ours['cached']), None)
@@ -275,6 +316,14 @@ def recipe_table(ours: dict, torch) -> str:
       [f'ours: {len(RECIPE_SEEDS)} seeds as one vmapped program',
        f"{seconds['population'][0]:.2f}", '—', f"{pop['compile_s']:.2f}",
        f"{pop['setup_s']:.2f}"],
+      [f'ours: {len(RECIPE_SEEDS)} seeds as one vmapped program, again '
+       '(its programs from the cache)',
+       f"{seconds['population_again'][0]:.2f}",
+       f"{seconds['population_again'][1]:.2f}",
+       f"{ours['population_again']['compile_s']:.2f}",
+       f"{ours['population_again']['setup_s']:.2f}"],
+      ["the recipe's matmuls alone, at its shapes (no model, no optimizer)",
+       '—', f"{seconds['matmuls'][1]:.2f}", '—', '—'],
   ]
   if 'torch' in seconds:
     rows.append(['PyTorch eager', f"{seconds['torch'][0]:.2f}",
@@ -315,8 +364,10 @@ def verdicts(cells, peak, recipe, torch_recipe_result, gpu) -> str:
     (ours_first, ours_warm), (torch_first, torch_warm) = (
         seconds['ours'], seconds['torch'])
     pop = seconds['population'][0]
-    check(f'MNIST-1D recipe warm: {torch_warm / ours_warm:.1f}x PyTorch (>= 6x)',
-          torch_warm / ours_warm >= 6)
+    matmuls = seconds['matmuls'][1]
+    check(f'MNIST-1D recipe warm: {torch_warm / ours_warm:.1f}x PyTorch (>= 6x; '
+          f'its matmuls alone take {matmuls:.2f} s here, {torch_warm / matmuls:.1f}x '
+          'PyTorch)', torch_warm / ours_warm >= 6)
     check(f'MNIST-1D recipe, first call with compilation: '
           f'{torch_first / ours_first:.1f}x PyTorch (>= 3x)',
           torch_first / ours_first >= 3)
@@ -328,6 +379,11 @@ def verdicts(cells, peak, recipe, torch_recipe_result, gpu) -> str:
     check(f'MNIST-1D recipe, {len(RECIPE_SEEDS)} seeds as one program with its '
           f'compilation: {pop:.2f} s against one warm PyTorch run '
           f'{torch_warm:.2f} s (faster)', pop < torch_warm)
+    again_first, again_warm = seconds['population_again']
+    check(f'MNIST-1D recipe, {len(RECIPE_SEEDS)} seeds as one program, its '
+          f'programs from the cache: {again_first:.2f} s with loading them, '
+          f'{again_warm:.2f} s training, against one warm PyTorch run '
+          f'{torch_warm:.2f} s (faster)', again_first < torch_warm)
   return '\n'.join(lines)
 
 
@@ -417,6 +473,8 @@ def main(argv=None) -> None:
       recipe = in_fresh_process(recipe_runs, values, RECIPE_SEEDS)
       # A new process, its programs in the cache the first one wrote.
       recipe['cached'] = in_fresh_process(train_run, 'quickstart', values)
+    recipe['matmul_s'] = recipe_matmul_seconds(recipe['warm']['steps'],
+                                               args.repeats)
     if torch is None:
       torch_recipe_result = in_fresh_process(torch_recipe, values, args.repeats)
     log('MNIST-1D recipe done')
@@ -430,7 +488,7 @@ def main(argv=None) -> None:
       gpu_note=GPU_NOTE if gpu else '',
       threads=_torch_threads(torch),
       speed=speed_table(cells, peak, gpu), startup=startup_table(cells),
-      steps=step_table(cells),
+      steps=step_table(cells), masks=masks_table(cells),
       accuracy=(accuracy_table(accuracy) if accuracy else
                 'Not measured (--skip-accuracy).'),
       accuracy_epochs=args.accuracy_epochs,
@@ -523,6 +581,20 @@ is "peak" below. PyTorch: {threads}.
   (`research.compilation_cache`: what a relaunch, a resumed run or the
   next trial with the same shapes gets).
 
+### Cheaper dropout masks: what they would save
+
+{masks}
+
+The masks of the two hidden layers of a step, each way of drawing them
+timed alone (experiments/benchmarks/dropout_masks.py). *threefry* is what
+the model draws (`research.layers.dropout`: a uniform float per unit from
+JAX's default threefry bits). *8-bit*: the same threefry bits, a byte per
+unit, four units per 32-bit word, the rate rounded to a multiple of 1/256.
+*rbg*: JAX's 'rbg' keys (XLA's RngBitGenerator). A saving is the
+threefry time less the variant's, as a share of ours' step; a negative one
+is a loss. The model keeps threefry: the 8-bit masks would change every
+recorded dropout run and round the rates, for the saving shown.
+
 ## Time to {target:.0%} MNIST test accuracy
 
 {accuracy}
@@ -547,7 +619,14 @@ evaluation, tensors already in memory.
   PyTorch's data are given to it as tensors.
 - *seeds as one vmapped program*: `research.train.population.train_population`
   (what `research sweep --launcher population` runs), in the same process
-  after the two calls; compilation and training.
+  after the two calls; compilation and training. *again*: a second
+  population in the same process, which loads its programs from the
+  persistent cache the first wrote; its warm column is its training alone.
+- *matmuls alone*: the recipe's 6000 steps of matmuls (forward, and the
+  backward's kernel and input gradients) at the model's shapes and batch,
+  nothing else, in a jitted `lax.scan`, at the rate XLA reaches at those
+  small shapes (experiments/benchmarks/matmul_peak.py `step_matmul_rate`).
+  The floor of any XLA program of this recipe on this device.
 - *PyTorch*: the authors' model and loop, eager, in a fresh process: the
   first call (model construction and 6000 steps), then the fastest of
   {repeats} more.
