@@ -10,6 +10,7 @@ import ast
 import difflib
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -20,6 +21,7 @@ from research.data.config import default_data_config
 from research.errors import ConfigError
 from research.optim.schedules import default_schedule_config
 from research.penalties import default_penalty_config
+from research.pruning import default_prune_config, validate_prune_config
 
 # Keys that change where and how a run is reported or spread over devices, not
 # what it computes (every parallel mode gives the same result up to float
@@ -31,7 +33,13 @@ PARALLEL_MODES = ('jit', 'sharded', 'pmap', 'vmap')
 # of the run's identity, so the runs recorded before them keep their hash
 # (and their directory: a sweep run again finds them finished). A section
 # added whole lists every key; left empty, it is left out too.
-_ADDED_KEY_DEFAULTS = {('model', 'compute_dtype'): 'float32'}
+_ADDED_KEY_DEFAULTS = {('model', 'compute_dtype'): 'float32',
+                       ('distill', 'teacher'): '',
+                       ('distill', 'temperature'): 4.0,
+                       ('distill', 'alpha'): 0.9,
+                       ('train', 'init_from'): '',
+                       ('prune', 'sparsity'): 0.0,
+                       ('prune', 'scope'): 'global'}
 
 MONITOR_MODES = ('max', 'min')
 BATCHINGS = ('epoch', 'full', 'fixed')
@@ -112,6 +120,22 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.monitor_mode = 'max'
   c.train.patience = 0  # epochs without improvement before stopping; 0 = off
   c.train.min_delta = 0.0
+  # '' = start from the seed's initialization; else a run directory: start
+  # from its latest params, batch_stats (and pruning masks), with a fresh
+  # optimizer at step 0 (fine-tuning, e.g. after pruning).
+  c.train.init_from = ''
+
+  # Magnitude pruning of the Dense kernels at the start of the run
+  # (research/pruning.py); fine-tuning keeps the pruned weights at zero.
+  c.prune = default_prune_config()
+
+  # Knowledge distillation (research/distillation.py): the student's training
+  # loss mixes the teacher's distribution softened at `temperature` (weight
+  # `alpha`, scaled by T^2) with the hard labels (weight 1 - alpha).
+  c.distill = ml_collections.ConfigDict()
+  c.distill.teacher = ''  # '' = off; a run directory, or several (commas): an ensemble
+  c.distill.temperature = 4.0
+  c.distill.alpha = 0.9
 
   # How one step is compiled (research/parallel.py): 'jit' on one device,
   # 'sharded' (jit with the batch split over devices by a NamedSharding),
@@ -328,6 +352,35 @@ def validate_parallel_config(config) -> None:
                       'unset to read SLURM\'s environment)')
 
 
+def validate_distill_config(config) -> None:
+  """Checks the `distill` section; the teacher's directories are checked when
+  the run is built (they need the filesystem)."""
+  d = config.distill
+  if not isinstance(d.teacher, str):
+    raise ConfigError(f'distill.teacher: {d.teacher!r} must be a run directory '
+                      "(or several separated by commas; '' = off)")
+  for key in ('temperature', 'alpha'):
+    value = d[key]
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+        or not math.isfinite(value)):
+      raise ConfigError(f'distill.{key}: {value!r} must be a finite number')
+  if d.temperature <= 0:
+    raise ConfigError(f'distill.temperature: {d.temperature} must be > 0')
+  if not 0 <= d.alpha <= 1:
+    raise ConfigError(f'distill.alpha: {d.alpha} must be in [0, 1] (the '
+                      'weight of the soft targets)')
+  if not d.teacher.strip():
+    return
+  if config.augment.mixup_alpha > 0:
+    raise ConfigError(
+        'distill.teacher: distillation with augment.mixup_alpha > 0 would mix '
+        "the hard labels but not the teacher's targets; set one of them off")
+  if config.loss.name != 'cross_entropy':
+    raise ConfigError(
+        f"distill.teacher: distillation trains with cross-entropy terms; "
+        f"loss.name is {config.loss.name!r}, set it to 'cross_entropy'")
+
+
 def validate_tracking_config(config) -> None:
   _check_choice(config, 'tracking.wandb',
                 ('auto', 'online', 'offline', 'disabled'))
@@ -357,6 +410,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
         'on the loss, which a projection after the step would invalidate')
   validate_train_config(config)
   validate_parallel_config(config)
+  validate_distill_config(config)
+  validate_prune_config(config.prune)
+  if not isinstance(config.train.init_from, str):
+    raise ConfigError(f'train.init_from: {config.train.init_from!r} must be a '
+                      "run directory ('' = from the seed's initialization)")
   validate_tracking_config(config)
 
 

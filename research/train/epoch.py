@@ -45,7 +45,8 @@ def make_train_epoch(train_step, *, num_examples: int, batch_size: int,
       state, metrics = train_step(state, (x, y))
       return state, jax.tree.map(lambda m: m[None], metrics)
     if batching == 'fixed':
-      state, metrics = train_step(state, (x[:batch_size], y[:batch_size]))
+      state, metrics = train_step(
+          state, (x[:batch_size], jax.tree.map(lambda a: a[:batch_size], y)))
       return state, jax.tree.map(lambda m: m[None], metrics)
     key = jax.random.fold_in(step_key(state.rng, state.step), SHUFFLE_STREAM)
     indices = epoch_batch_indices(key, num_examples, batch_size, shuffle)
@@ -55,7 +56,9 @@ def make_train_epoch(train_step, *, num_examples: int, batch_size: int,
         batch_indices = jax.lax.dynamic_slice_in_dim(
             batch_indices, jax.lax.axis_index(axis_name) * local_batch,
             local_batch)
-      return train_step(state, (x[batch_indices], y[batch_indices]))
+      # y may be a pytree of per-example arrays (distillation's targets).
+      return train_step(state, (x[batch_indices],
+                                jax.tree.map(lambda a: a[batch_indices], y)))
 
     return jax.lax.scan(body, state, indices)
 

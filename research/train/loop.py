@@ -7,11 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from jax.experimental import multihost_utils
 
-from research import augment, distributed, losses, metrics, models
+from research import (augment, distillation, distributed, losses, metrics,
+                      models, pruning)
 from research.data import Dataset, load_dataset
 from research.errors import ConfigError, DivergedError
 from research.optim import build_optimizer
@@ -24,6 +26,7 @@ from research.train.hparams import initial_hparams
 from research.train.epoch import (make_evaluate, make_predict, make_train_epoch,
                                   steps_per_epoch)
 from research.train.interrupt import stop_on_signals
+from research.train.restore import check_init_from, load_trained
 from research.train.state import TrainState, create_train_state
 from research.train.steps import (make_eval_step, make_predict_step,
                                   make_train_step)
@@ -66,11 +69,20 @@ class Parts:
   batches: int  # steps per epoch
   examples_per_step: int
   x_train: jax.Array  # placed by `parallel.put_data`
-  y_train: jax.Array
+  y_train: Any  # int labels, or `DistillTargets` when a teacher is set
   splits: dict  # 'test' (and 'dev', 'train_dev' when held out) -> placed (x, y)
   train_epoch: Callable  # (state, x, y) -> (state, per-step metrics)
   evaluate: Callable  # (state, x, y) -> {'loss', 'accuracy'}
   predict: Callable  # (state, x) -> (N,) int32 classes, as `evaluate` sees them
+
+  @property
+  def train_split(self) -> tuple:
+    """The placed training split as evaluation sees it: int labels, also when
+    the student trains on a teacher's `DistillTargets`."""
+    y = self.y_train
+    if isinstance(y, distillation.DistillTargets):
+      y = y.labels
+    return self.x_train, y
 
   @property
   def data_summary(self) -> dict:
@@ -84,6 +96,11 @@ def build(config: ml_collections.ConfigDict, parallel: Parallel) -> Parts:
   """Data, model, optimizer, and the epoch and evaluation functions of
   `config` under `parallel` (one run, or a population under 'vmap')."""
   cfg = config.train
+  teachers = distillation.teacher_dirs(config.distill.teacher)
+  if teachers:  # before the data loads: the teachers' JSON files only
+    distillation.check_teachers(teachers, config.data)
+  if config.train.init_from:  # also before the data loads
+    check_init_from(config)
   dataset = load_dataset(config.data)
   check_against_data(config, dataset)
   parallel.check_batch_size(cfg.batch_size)
@@ -93,7 +110,15 @@ def build(config: ml_collections.ConfigDict, parallel: Parallel) -> Parts:
   examples_per_step = (len(dataset.x_train) if cfg.batching == 'full'
                        else cfg.batch_size)
 
-  x_train, y_train = parallel.put_data((dataset.x_train, dataset.y_train))
+  # A distilled student trains on the teacher's softened targets (and the
+  # hard labels); evaluation keeps the int labels and the plain loss.
+  train_targets, train_loss_fn = dataset.y_train, loss_fn
+  if teachers:
+    train_targets = distillation.teacher_targets(
+        teachers, dataset, config.distill.temperature)
+    train_loss_fn = distillation.make_loss(config.distill.temperature,
+                                           config.distill.alpha)
+  x_train, y_train = parallel.put_data((dataset.x_train, train_targets))
   splits = {'test': parallel.put_data((dataset.x_test, dataset.y_test))}
   if len(dataset.x_dev):
     splits['dev'] = parallel.put_data((dataset.x_dev, dataset.y_dev))
@@ -107,8 +132,8 @@ def build(config: ml_collections.ConfigDict, parallel: Parallel) -> Parts:
 
   # Under pmap, BatchNorm averages its statistics over the devices.
   train_step = make_train_step(
-      model.clone(bn_axis_name=parallel.axis_name), optimizer_for, loss_fn,
-      penalty=penalty_fn(config.regularization),
+      model.clone(bn_axis_name=parallel.axis_name), optimizer_for,
+      train_loss_fn, penalty=penalty_fn(config.regularization),
       augment=build_augment(config, dataset), num_classes=dataset.num_classes,
       axis_name=parallel.axis_name)
   train_epoch = make_train_epoch(
@@ -130,6 +155,35 @@ def build(config: ml_collections.ConfigDict, parallel: Parallel) -> Parts:
                evaluate=make_evaluate(eval_step, batch_size=cfg.eval_batch_size),
                predict=make_predict(predict_step,
                                     batch_size=cfg.eval_batch_size))
+
+
+def initial_state(config: ml_collections.ConfigDict, parts: Parts) -> TrainState:
+  """The state a run starts from: the seed's initialization, or the trained
+  params and batch_stats of the run `train.init_from` names (a fresh optimizer,
+  step 0, this config's seed for the randomness to come); with
+  `prune.sparsity` > 0, pruned by magnitude (keeping the source's pruned
+  weights pruned) before the optimizer is initialized. Only a run that prunes
+  holds masks: one with sparsity 0 fine-tunes every weight of its source."""
+  state = create_train_state(config.seed, parts.model, parts.tx,
+                             parts.dataset.x_train[:1],
+                             hparams=initial_hparams(config))
+  if not (config.train.init_from or config.prune.sparsity):
+    return state
+  previous = None
+  if config.train.init_from:  # checked by `build`
+    source = load_trained(config.train.init_from, dataset=parts.dataset).state
+    state = state.replace(params=source.params, batch_stats=source.batch_stats)
+    previous = source.masks
+  if config.prune.sparsity:
+    try:
+      masks = pruning.magnitude_masks(state.params, config.prune.sparsity,
+                                      config.prune.scope, previous=previous)
+    except ValueError as e:
+      raise ConfigError(f'prune.sparsity: {e}') from e
+    state = state.replace(params=pruning.apply_masks(state.params, masks),
+                          masks=masks)
+  state = state.replace(opt_state=parts.tx.init(state.params))
+  return jax.tree.map(jnp.copy, state)  # own buffers: the loop donates them
 
 
 def prediction_report(y_true, y_pred, class_names) -> dict:
@@ -204,10 +258,9 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
     raise ConfigError("parallel.mode: 'vmap' trains a population of runs; "
                       'launch it with `research sweep --launcher population`')
   parts = build(config, parallel)
-  dataset, batches, tx = parts.dataset, parts.batches, parts.tx
+  dataset, batches = parts.dataset, parts.batches
   x_train, y_train, splits = parts.x_train, parts.y_train, parts.splits
-  state = create_train_state(config.seed, parts.model, tx, dataset.x_train[:1],
-                             hparams=initial_hparams(config))
+  state = initial_state(config, parts)
   train_epoch = parallel.compile(parts.train_epoch)
   evaluate_placed = parallel.compile_eval(parts.evaluate)
   predict_placed = parallel.compile_eval(parts.predict)
@@ -339,7 +392,7 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
   if status != 'interrupted':
     # Final metrics in evaluation mode, the training split included.
     final = {}
-    for name, split in {'train': (x_train, y_train), **splits}.items():
+    for name, split in {'train': parts.train_split, **splits}.items():
       for key, value in evaluate(state, split).items():
         final[f'{name}/{key}'] = value
     extra['final'] = final

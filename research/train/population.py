@@ -30,10 +30,10 @@ from research.parallel import Parallel, member, stack
 from research.tracking import ProgressBar, RunDir, environment_info
 from research.train.checkpointing import Checkpointer
 from research.train.early_stopping import Monitor
-from research.train.hparams import TRACED, initial_hparams
+from research.train.hparams import TRACED
 from research.train.interrupt import stop_on_signals
-from research.train.loop import REPORTED_SPLITS, build, prediction_reports
-from research.train.state import create_train_state
+from research.train.loop import (REPORTED_SPLITS, build, initial_state,
+                                 prediction_reports)
 
 # Config keys whose values may differ inside a population.
 ARRAY_KEYS = ('seed',) + tuple(TRACED.values())
@@ -141,10 +141,9 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], *,
   parts = build(first, parallel)
   dataset, batches = parts.dataset, parts.batches
   x_train, y_train, splits = parts.x_train, parts.y_train, parts.splits
-  state = stack([create_train_state(c.seed, parts.model, parts.tx,
-                                    dataset.x_train[:1],
-                                    hparams=initial_hparams(c))
-                 for c in configs])
+  # Each member's own start: its seed's initialization, or `train.init_from`
+  # (pruned by `prune`, which the members share), as a run alone would.
+  state = stack([initial_state(c, parts) for c in configs])
   train_epoch = parts.train_epoch
 
   def member_epoch(state_and_active, x, y):
@@ -275,7 +274,7 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], *,
       m.status = 'interrupted' if interrupted else 'done'
   final, predictions = {}, {}
   if not interrupted:
-    for name, (x, y) in {'train': (x_train, y_train), **splits}.items():
+    for name, (x, y) in {'train': parts.train_split, **splits}.items():
       for key, value in evaluate(state, x, y).items():
         final[f'{name}/{key}'] = np.asarray(value)
     # (members, N) predicted classes of each reported split.

@@ -8,6 +8,7 @@ import ml_collections
 from research import config as config_lib
 from research import models
 from research.data import Dataset, load_dataset
+from research.errors import ConfigError
 from research.optim import build_optimizer
 from research.tracking import RunDir
 from research.train.checkpointing import Checkpointer
@@ -41,6 +42,8 @@ def load_trained(run_dir: str | pathlib.Path, which: str = 'latest',
       len(dataset.x_train), config.train.batch_size, config.train.batching))
   like = create_train_state(config.seed, model, tx, dataset.x_train[:1],
                             hparams=initial_hparams(config))
+  if config.prune.sparsity:  # a pruned run checkpoints masks shaped as params
+    like = like.replace(masks=like.params)
   checkpointer = Checkpointer(directory.checkpoint_dir)
   try:
     restored = (checkpointer.restore_best(like) if which == 'best'
@@ -50,3 +53,49 @@ def load_trained(run_dir: str | pathlib.Path, which: str = 'latest',
   if restored is None:
     raise FileNotFoundError(f'no {which} checkpoint in {directory.checkpoint_dir}')
   return TrainedRun(config, dataset, model, restored[0])
+
+
+# What a run started from `train.init_from` must share with its source: the
+# parameters' shapes and what they mean (the inputs and the classes).
+SAME_AS_SOURCE = ('model.hidden', 'model.activation', 'model.batchnorm',
+                  'model.residual', 'model.maxout_pieces', 'data.name',
+                  'data.classes', 'data.normalization', 'data.permute_inputs',
+                  'data.permutation_seed')
+
+
+def _dotted(config: ml_collections.ConfigDict, key: str):
+  section, name = key.split('.')
+  return config[section][name]
+
+
+def check_init_from(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The config of the run `train.init_from` names; a ConfigError unless it is
+  a finished run of the same architecture and data (and, when both prune, of
+  a sparsity no higher than this run's). Reads JSON files only."""
+  # Imported here: the loop imports this module.
+  from research.train.loop import is_finished  # pylint: disable=g-import-not-at-top
+  path = pathlib.Path(config.train.init_from)
+  if not (path / 'config.json').is_file():  # RunDir would create the directory
+    raise ConfigError(f'train.init_from: {path} holds no run (no config.json)')
+  source = RunDir(path)
+  written = source.read_config()
+  summary = source.read_summary()
+  if not is_finished(summary):
+    status = summary.get('status') if summary else 'no summary.json'
+    raise ConfigError(f'train.init_from: the run in {source.path} is not '
+                      f'finished ({status})')
+  # Through the base config: keys added since the source ran take defaults.
+  source_config = config_lib.from_dict(written)
+  differences = [
+      f'{key} {_dotted(config, key)!r} here, {_dotted(source_config, key)!r} there'
+      for key in SAME_AS_SOURCE
+      if _dotted(config, key) != _dotted(source_config, key)]
+  if differences:
+    raise ConfigError(f'train.init_from: {source.path} is a run of another '
+                      f'architecture or data: {"; ".join(differences)}')
+  if 0 < config.prune.sparsity < source_config.prune.sparsity:
+    raise ConfigError(
+        f'prune.sparsity: {config.prune.sparsity} is below the '
+        f'{source_config.prune.sparsity} of the run it starts from '
+        f'({source.path}); pruning only adds to the pruned weights')
+  return source_config

@@ -1,27 +1,57 @@
 """The train state: one pytree holding everything a run needs to continue."""
 
+import dataclasses
 from typing import Any
 
-import flax
 import jax
 import jax.numpy as jnp
 import optax
 from flax import linen as nn
 
 
-@flax.struct.dataclass
+@dataclasses.dataclass(frozen=True)
 class TrainState:
   """`step`, `params`, `batch_stats` (BatchNorm's running statistics, {} when
-  the model has none), `opt_state`, `rng` and `hparams`. Pure data: the model and the
-  optimizer are passed to the step functions, so the state checkpoints, `vmap`s
-  and `pmap`s as it is."""
+  the model has none), `opt_state`, `rng`, `hparams` and `masks`. Pure data: the
+  model and the optimizer are passed to the step functions, so the state
+  checkpoints, `vmap`s and `pmap`s as it is."""
   step: jax.Array
   params: Any
   batch_stats: Any
   opt_state: Any
   rng: jax.Array
   # Regularization strengths as data (see research/train/hparams.py).
-  hparams: Any = flax.struct.field(default_factory=dict)
+  hparams: Any = dataclasses.field(default_factory=dict)
+  # Pruning masks, a pytree like params of 0/1 (research/pruning.py), or {}
+  # when not pruning: the train step holds the masked weights at zero.
+  masks: Any = dataclasses.field(default_factory=dict)
+
+  def replace(self, **changes) -> 'TrainState':
+    return dataclasses.replace(self, **changes)
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(TrainState))
+
+
+def _flatten_with_keys(state: TrainState):
+  # Empty masks are left out of the tree: a state that does not prune has the
+  # tree, hence the checkpoints, it had before `masks` existed, so checkpoints
+  # written then still restore (orbax compares trees key by key).
+  names = tuple(n for n in _FIELDS if n != 'masks' or state.masks)
+  return [(jax.tree_util.GetAttrKey(n), getattr(state, n)) for n in names], names
+
+
+def _unflatten(names, children) -> TrainState:
+  return TrainState(**dict(zip(names, children)))
+
+
+def _flatten(state: TrainState):
+  keyed, names = _flatten_with_keys(state)
+  return [child for _, child in keyed], names
+
+
+jax.tree_util.register_pytree_with_keys(
+    TrainState, _flatten_with_keys, _unflatten, flatten_func=_flatten)
 
 
 def step_key(rng: jax.Array, step: jax.Array) -> jax.Array:

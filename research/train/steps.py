@@ -9,6 +9,8 @@ import optax
 from flax import linen as nn
 
 from research.augment import mixup, tta_predict
+from research.distillation import DistillTargets
+from research.pruning import apply_masks
 from research.train.hparams import model_rates, no_noise
 from research.train.state import (AUGMENT_STREAM, MODEL_STREAM, TrainState,
                                   step_key)
@@ -20,8 +22,10 @@ Optimizer = optax.GradientTransformationExtraArgs
 OptimizerFn = Callable[[dict], Optimizer]  # state.hparams -> optimizer
 
 
-def hard_labels(labels: jax.Array) -> jax.Array:
-  """Class ids from int labels or soft (N, C) targets."""
+def hard_labels(labels) -> jax.Array:
+  """Class ids from int labels, soft (N, C) targets or `DistillTargets`."""
+  if isinstance(labels, DistillTargets):
+    return labels.labels
   return labels if labels.ndim == 1 else jnp.argmax(labels, axis=-1)
 
 
@@ -75,6 +79,9 @@ def make_train_step(model: nn.Module, tx: Optimizer | OptimizerFn,
     (objective, (loss, logits, model_updates)), grads = jax.value_and_grad(
         loss_and_updates, has_aux=True)(state.params)
     grads, objective, loss = global_mean((grads, objective, loss))
+    # Pruned weights get no gradient, and are zeroed again after the update:
+    # no optimizer state (momentum, weight decay, constraints) revives them.
+    grads = apply_masks(grads, state.masks)
 
     # The same batch, dropout masks and BatchNorm mode: a line search that
     # calls value_fn sees the function whose gradient it was given.
@@ -86,7 +93,8 @@ def make_train_step(model: nn.Module, tx: Optimizer | OptimizerFn,
         value_fn=value_fn)
     new_state = state.replace(
         step=state.step + 1,
-        params=optax.apply_updates(state.params, updates),
+        params=apply_masks(optax.apply_updates(state.params, updates),
+                           state.masks),
         batch_stats=model_updates.get('batch_stats', state.batch_stats),
         opt_state=opt_state,
     )

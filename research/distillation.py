@@ -1,0 +1,156 @@
+"""Knowledge distillation (Hinton, Vinyals & Dean 2015): a student trains on
+the teacher's distribution softened at a temperature T, mixed with the hard
+labels.
+
+The teacher (one run, or an ensemble whose softened distributions are averaged)
+labels the training split once, before the student compiles; the labels on the
+device then become a `DistillTargets` pytree, which the epoch batches like any
+array of per-example rows.
+"""
+
+import math
+import pathlib
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from research import losses
+from research.data.config import resolve_data_config
+from research.errors import ConfigError
+
+# The data keys that decide which examples x_train holds, in which order, and
+# how they are normalized. `dir` / `tfds_dir` only say where the files are;
+# the shift keys change the dev and test splits only.
+TRAIN_SPLIT_KEYS = ('name', 'dev_size', 'train_dev_size', 'split_seed',
+                    'classes', 'normalization', 'permute_inputs',
+                    'permutation_seed')
+FINISHED = ('done', 'early_stopped')
+
+
+class DistillTargets(NamedTuple):
+  """Per-example training targets of a distilled student."""
+  labels: jax.Array  # (N,) int32 class ids: the hard term, train accuracy
+  teacher_log_probs: jax.Array  # (N, C) float32: log p_teacher at T
+
+
+def soft_target_loss(student_logits: jax.Array, teacher_log_probs: jax.Array,
+                     temperature: float) -> jax.Array:
+  """T^2 * KL(p_teacher_T || softmax(student_logits / T)) per example.
+
+  The T^2 keeps the soft term's gradient, T * (softmax(s / T) - p_teacher_T),
+  on the scale of the hard term's as T changes (Hinton et al. §2). Both sides
+  are log-softmaxes: no log of a probability that underflowed.
+  """
+  student_log_probs = jax.nn.log_softmax(student_logits / temperature)
+  teacher_probs = jnp.exp(teacher_log_probs)
+  # 0 * log 0 = 0: a class the teacher rules out entirely adds nothing.
+  terms = jnp.where(teacher_probs > 0,
+                    teacher_probs * (teacher_log_probs - student_log_probs), 0.0)
+  return temperature**2 * jnp.sum(terms, axis=-1)
+
+
+def distillation_loss(student_logits: jax.Array, targets: DistillTargets,
+                      temperature: float, alpha: float) -> jax.Array:
+  """alpha * soft_target_loss + (1 - alpha) * cross-entropy with the hard
+  labels (at T = 1), per example."""
+  soft = soft_target_loss(student_logits, targets.teacher_log_probs, temperature)
+  hard = losses.cross_entropy(student_logits, targets.labels)
+  return alpha * soft + (1.0 - alpha) * hard
+
+
+def make_loss(temperature: float, alpha: float) -> losses.Loss:
+  """`loss(student_logits, DistillTargets) -> (N,)` at the config's T, alpha."""
+  return lambda logits, targets: distillation_loss(logits, targets,
+                                                   temperature, alpha)
+
+
+def softened_log_probs(logits: jax.Array, temperature: float) -> jax.Array:
+  """log softmax(logits / T): one teacher's softened log-distribution."""
+  return jax.nn.log_softmax(logits / temperature)
+
+
+def average_log_probs(member_log_probs: Sequence[jax.Array]) -> jax.Array:
+  """log of the members' averaged distributions: log mean_k p_k, as a
+  log-sum-exp (an ensemble teacher averages probabilities, not logits)."""
+  stacked = jnp.stack(list(member_log_probs))
+  return jax.nn.logsumexp(stacked, axis=0) - math.log(stacked.shape[0])
+
+
+def teacher_dirs(teacher: str) -> list[pathlib.Path]:
+  """The run directories of `distill.teacher` (comma-separated)."""
+  return [pathlib.Path(p.strip()) for p in teacher.split(',') if p.strip()]
+
+
+def check_teachers(run_dirs: Sequence[str | pathlib.Path],
+                   data_config: ml_collections.ConfigDict) -> None:
+  """Refuses, naming `distill.teacher`, a directory that holds no finished
+  run, or a run whose training split is not the student's (reads only its
+  JSON files: nothing loads or compiles)."""
+  from research.tracking import RunDir  # pylint: disable=g-import-not-at-top
+  if not run_dirs:
+    raise ConfigError('distill.teacher: names no run directory')
+  student = resolve_data_config(data_config)
+  for path in run_dirs:
+    if not pathlib.Path(path).is_dir():  # RunDir would create it
+      raise ConfigError(f'distill.teacher: {path} is not a directory')
+    run_dir = RunDir(path)
+    written = run_dir.read_config()
+    if written is None:
+      raise ConfigError(f'distill.teacher: {path} holds no config.json: not a '
+                        'run directory')
+    summary = run_dir.read_summary() or {}
+    if summary.get('status') not in FINISHED:
+      raise ConfigError(
+          f'distill.teacher: the run in {path} has not finished (status '
+          f"{summary.get('status', 'none: no summary.json')!r}); train it "
+          'first')
+    teacher = resolve_data_config(written.get('data', {}))
+    differing = [k for k in TRAIN_SPLIT_KEYS
+                 if _comparable(teacher[k]) != _comparable(student[k])]
+    if differing:
+      details = ', '.join(f'data.{k}={teacher[k]!r} (student {student[k]!r})'
+                          for k in differing)
+      raise ConfigError(
+          f'distill.teacher: the run in {path} trained on other data: '
+          f'{details}; its targets would not match the student\'s examples')
+
+
+def _comparable(value):
+  return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
+def teacher_logits(run_dir: str | pathlib.Path, dataset,
+                   batch_size: int = 1000) -> np.ndarray:
+  """The teacher's evaluation-mode logits on `dataset.x_train`, in chunks."""
+  # Imported here: the train package imports this module (its train step).
+  from research.train.restore import load_trained  # pylint: disable=g-import-not-at-top
+  trained = load_trained(run_dir, dataset=dataset)
+  variables = {'params': trained.state.params,
+               'batch_stats': trained.state.batch_stats}
+
+  chunk = jax.jit(lambda v, x: trained.model.apply(v, x, train=False))
+  x = dataset.x_train
+  return np.concatenate([np.asarray(chunk(variables, x[i:i + batch_size]))
+                         for i in range(0, len(x), batch_size)])
+
+
+def teacher_targets(run_dirs: Sequence[str | pathlib.Path], dataset,
+                    temperature: float, *,
+                    data_config: ml_collections.ConfigDict | None = None
+                    ) -> DistillTargets:
+  """The training split's `DistillTargets` from one teacher or an ensemble.
+
+  Pass the student's `data_config` to check first that each teacher trained
+  on the same training split (`check_teachers`).
+  """
+  if data_config is not None:
+    check_teachers(run_dirs, data_config)
+  members = [softened_log_probs(jnp.asarray(teacher_logits(d, dataset)),
+                                temperature) for d in run_dirs]
+  log_probs = members[0] if len(members) == 1 else average_log_probs(members)
+  return DistillTargets(labels=np.asarray(dataset.y_train, np.int32),
+                        teacher_log_probs=np.asarray(log_probs, np.float32))
