@@ -234,3 +234,33 @@ def test_defaults_leave_the_run_identity_alone():
   assert config_lib.config_hash(config) == config_lib.config_hash(
       {k: v for k, v in config.to_dict().items() if k != 'distill'})
   assert config_lib.config_hash(changed) != config_lib.config_hash(config)
+
+
+def _setting(alone, by_temperature, teacher=0.97):
+  from experiments.distillation_report import SettingResults
+
+  def summaries(accuracies):
+    return [{'status': 'done', 'final': {'test/accuracy': a}} for a in accuracies]
+
+  students = {'alone': summaries(alone)}
+  students.update({f'T={t}': summaries(a) for t, a in by_temperature.items()})
+  return SettingResults(teachers=summaries([teacher]), teacher_accuracy=teacher,
+                        students=students, alpha=0.9)
+
+
+def test_report_verdict_tests_each_temperature_against_seed_noise():
+  from experiments import distillation_report as report
+  setting = _setting([0.950, 0.952, 0.948],
+                     {1: [0.949, 0.951, 0.950],    # +0.0 pp: within noise
+                      4: [0.958, 0.960, 0.959],    # +0.9 pp: far above
+                      20: [0.940, 0.941, 0.939]})  # -1.0 pp: far below
+  assert report.compare(setting) == {'above': ['4'], 'below': ['20'],
+                                     'indistinguishable from': ['1']}
+  text = report.verdict(setting)
+  assert 'Best T = 4: 95.90% (+0.90 pp)' in text
+  # The teacher leads the student alone by 2 pp; T = 4 recovers 0.9 of it.
+  assert "45% of the teacher's +2.00 pp lead" in text
+  assert report.published_direction(setting) == 'it holds at T = 4'
+  worse = _setting([0.95, 0.951], {2: [0.94, 0.941]})
+  assert 'does not hold' in report.published_direction(worse)
+  assert 'even the best T does not beat the student alone' in report.verdict(worse)
