@@ -11,9 +11,9 @@ cheaper ways to draw them, each timed alone at a step's shapes.
   rbg         JAX's 'rbg' key implementation (XLA's RngBitGenerator), one
               uniform per unit, as `jax.random.bernoulli` draws them.
 
-Each is a jitted `lax.scan` over steps with a key per step, like
-`matmul_peak.step_dropout_seconds`; the kept units are scaled by the exact
-keep probability, so each mask keeps the layer's mean.
+Each is timed as a jitted `lax.scan` over steps with a key per step
+(`masks_seconds`); the kept units are scaled by the exact keep probability,
+so each mask keeps the layer's mean.
 """
 
 from collections.abc import Sequence
@@ -56,11 +56,14 @@ _DRAW = {'threefry': dropout, '8-bit': byte_threshold_dropout,
 
 
 def masks_seconds(variant: str, batch_size: int, hidden: Sequence[int],
-                  rate: float, *, steps: int = 20, repeats: int = 5) -> float:
-  """Seconds per step of drawing and applying the hidden layers' masks."""
+                  rate: float, *, steps: int = 20, repeats: int = 5,
+                  dtype=jnp.float32) -> float:
+  """Seconds per step of drawing and applying the hidden layers' masks alone
+  (a key per step): what a step spends on its random bits besides its
+  matmuls; 'threefry' is the model's own `research.layers.dropout`."""
   draw = _DRAW[variant]
   rng = np.random.default_rng(0)
-  xs = [jnp.asarray(rng.standard_normal((batch_size, w), np.float32))
+  xs = [jnp.asarray(rng.standard_normal((batch_size, w), np.float32), dtype)
         for w in hidden]
 
   @jax.jit
@@ -70,6 +73,6 @@ def masks_seconds(variant: str, batch_size: int, hidden: Sequence[int],
       for i, x in enumerate(xs):
         total += jnp.sum(draw(jax.random.fold_in(step_key, i), x, rate))
       return total, None
-    return jax.lax.scan(body, jnp.zeros(()), jnp.arange(steps))[0]
+    return jax.lax.scan(body, jnp.zeros((), dtype), jnp.arange(steps))[0]
 
   return time_best(run, jax.random.key(0), xs, repeats=repeats) / steps

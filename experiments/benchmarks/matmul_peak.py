@@ -114,25 +114,3 @@ def step_matmul_rate(layers: Layers, batch_size: int, *, steps: int = 20,
   seconds = time_best(run, weights, list(zip(activations, gradients)),
                       repeats=repeats)
   return steps * train_step_flops(layers, batch_size) / seconds
-
-
-def step_dropout_seconds(batch_size: int, hidden: Sequence[int], rate: float, *,
-                         steps: int = 20, repeats: int = 5,
-                         dtype=jnp.float32) -> float:
-  """Seconds per step of drawing and applying the dropout masks of the
-  hidden layers alone, as the model does (`research.layers.dropout`, a key
-  per step): what the step spends on its random bits besides its matmuls."""
-  from research.layers import dropout  # pylint: disable=g-import-not-at-top
-  rng = np.random.default_rng(0)
-  xs = [_random(rng, (batch_size, width), dtype) for width in hidden]
-
-  @jax.jit
-  def run(key, xs):
-    def body(total, step):
-      step_key = jax.random.fold_in(key, step)
-      for i, x in enumerate(xs):
-        total += jnp.sum(dropout(jax.random.fold_in(step_key, i), x, rate))
-      return total, None
-    return jax.lax.scan(body, jnp.zeros((), dtype), jnp.arange(steps))[0]
-
-  return time_best(run, jax.random.key(0), xs, repeats=repeats) / steps
