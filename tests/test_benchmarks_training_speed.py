@@ -55,6 +55,9 @@ def test_matmul_peak_and_step_rate_are_positive_and_finite():
   rate = matmul_peak.step_matmul_rate([(32, 16), (16, 10)], 8, steps=3,
                                       repeats=1)
   assert math.isfinite(rate) and rate > 0
+  population = matmul_peak.step_matmul_rate([(32, 16), (16, 10)], 8, steps=3,
+                                            repeats=1, members=3)
+  assert math.isfinite(population) and population > 0
 
 
 def learnable_data(n=512, features=784, classes=10, seed=0):
@@ -182,13 +185,14 @@ def test_report_tables_and_verdicts():
             'warm': fake_timings(epochs=(1.8, 2.5)),
             'population': fake_timings(epochs=(2.2, 6.5)),
             'population_again': fake_timings(compile_s=0.1, epochs=(2.0, 4.5)),
-            'matmul_s': 0.8}
+            'matmul_s': 0.8, 'population_matmul_s': 2.1}
   torch = {'first_s': 14.0, 'warm_s': 5.0}
   recipe_table = speed.recipe_table(recipe, torch)
   assert 'first call, with compilation (s)' in recipe_table
   # Again: 4.5 - 1.0 setup = 3.5 s with its loading, 3.4 s training.
   assert '| 3.50 | 3.40 | 0.10 | 1.00 |' in recipe_table
   assert "| the recipe's matmuls alone, at its shapes (no model, no optimizer) | — | 0.80 |" in recipe_table
+  assert "| the 3 seeds' matmuls alone, vmapped as in the population | — | 2.10 |" in recipe_table
   assert speed.NOT_INSTALLED in speed.recipe_table(recipe, speed.NOT_INSTALLED)
   lines = speed.verdicts(cells, 1e11, recipe, torch, gpu=False).splitlines()
   # 512: 3x PyTorch (met), 90% of peak (met); 1024: 1.5x (not), 80% (not);
@@ -199,6 +203,7 @@ def test_report_tables_and_verdicts():
       True, True, True, True, False, False, True, True, False, True, False,
       True]
   assert 'its matmuls alone take 0.80 s here, 6.2x PyTorch' in lines[8]
+  assert '(their matmuls alone 2.10 s)' in lines[11]
 
   cells[0]['step_ms'] = 2.0
   cells[0]['mask_variants_ms'] = {'threefry': 0.5, '8-bit': 0.3, 'rbg': 1.5}

@@ -85,32 +85,44 @@ def matmul_peak(sizes: Sequence[int] = (2048, 4096), *, repeats: int = 5,
 
 
 def step_matmul_rate(layers: Layers, batch_size: int, *, steps: int = 20,
-                     repeats: int = 5, dtype=jnp.float32) -> float:
+                     repeats: int = 5, dtype=jnp.float32,
+                     members: int = 0) -> float:
   """FLOP/s of the matmuls of `steps` train steps at these shapes alone.
 
   One jitted `lax.scan` over the steps, as the training epoch is; each step
   has its own random activations x and output gradients g (nothing is loop
   invariant, so nothing is hoisted), and computes per layer x W, x^T g and,
   but for the first layer, g W^T. Each product is summed into the carry so
-  that XLA keeps it; the sums are counted as time, not as FLOPs.
+  that XLA keeps it; the sums are counted as time, not as FLOPs. With
+  `members` > 0, a population's step: every member has its own weights and
+  data, and the products are `vmap`ped over them, as in
+  `research.train.population` (the FLOPs of all members count).
   """
   rng = np.random.default_rng(0)
+  lead = (members,) if members else ()
   weights, activations, gradients = [], [], []
   for fan_in, fan_out in layers:
-    weights.append(_random(rng, (fan_in, fan_out), dtype))
-    activations.append(_random(rng, (steps, batch_size, fan_in), dtype))
-    gradients.append(_random(rng, (steps, batch_size, fan_out), dtype))
+    weights.append(_random(rng, lead + (fan_in, fan_out), dtype))
+    activations.append(_random(rng, (steps,) + lead + (batch_size, fan_in), dtype))
+    gradients.append(_random(rng, (steps,) + lead + (batch_size, fan_out), dtype))
+
+  def products(weights, step):
+    total = jnp.zeros((), dtype)
+    for i, (w, (x, g)) in enumerate(zip(weights, step)):
+      total += jnp.sum(x @ w) + jnp.sum(x.T @ g)
+      if i > 0:
+        total += jnp.sum(g @ w.T)
+    return total
+
+  step_products = jax.vmap(products) if members else products
 
   @jax.jit
   def run(weights, xs_and_gs):
     def body(total, step):
-      for i, (w, (x, g)) in enumerate(zip(weights, step)):
-        total += jnp.sum(x @ w) + jnp.sum(x.T @ g)
-        if i > 0:
-          total += jnp.sum(g @ w.T)
-      return total, None
+      return total + jnp.sum(step_products(weights, step)), None
     return jax.lax.scan(body, jnp.zeros((), dtype), xs_and_gs)[0]
 
   seconds = time_best(run, weights, list(zip(activations, gradients)),
                       repeats=repeats)
-  return steps * train_step_flops(layers, batch_size) / seconds
+  return (max(members, 1) * steps * train_step_flops(layers, batch_size)
+          / seconds)

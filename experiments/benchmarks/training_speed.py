@@ -272,17 +272,20 @@ def accuracy_table(cells) -> str:
   return markdown_table(headers, rows)
 
 
-def recipe_matmul_seconds(steps: int, repeats: int) -> float:
+def recipe_matmul_seconds(steps: int, repeats: int, members: int = 0) -> float:
   """Seconds of the recipe's `steps` train steps' matmuls alone, at the
-  shapes of the quickstart's model and batch (`matmul_peak.step_matmul_rate`)."""
+  shapes of the quickstart's model and batch (`matmul_peak.step_matmul_rate`);
+  with `members`, those of a vmapped population of that many."""
   from research.data import load_dataset  # pylint: disable=g-import-not-at-top
   config = registry.get('quickstart').config()
   data = load_dataset(config.data)
   layers = matmul_peak.dense_layers(input_dim(data), tuple(config.model.hidden),
                                     data.num_classes)
   batch = config.train.batch_size
-  rate = matmul_peak.step_matmul_rate(layers, batch, steps=100, repeats=repeats)
-  return steps * matmul_peak.train_step_flops(layers, batch) / rate
+  rate = matmul_peak.step_matmul_rate(layers, batch, steps=100, repeats=repeats,
+                                     members=members)
+  return (max(members, 1) * steps * matmul_peak.train_step_flops(layers, batch)
+          / rate)
 
 
 def recipe_seconds(ours: dict, torch) -> dict:
@@ -294,6 +297,7 @@ def recipe_seconds(ours: dict, torch) -> dict:
       'population': (loop_s(ours['population']), None),
       'population_again': (loop_s(again), loop_s(again) - again['compile_s']),
       'matmuls': (None, ours['matmul_s']),
+      'population_matmuls': (None, ours['population_matmul_s']),
   }
   if 'cached' in ours:
     seconds['cached'] = (loop_s(ours['cached']), None)
@@ -326,6 +330,8 @@ def recipe_table(ours: dict, torch) -> str:
        f"{ours['population_again']['setup_s']:.2f}"],
       ["the recipe's matmuls alone, at its shapes (no model, no optimizer)",
        '—', f"{seconds['matmuls'][1]:.2f}", '—', '—'],
+      [f"the {len(RECIPE_SEEDS)} seeds' matmuls alone, vmapped as in the population",
+       '—', f"{seconds['population_matmuls'][1]:.2f}", '—', '—'],
   ]
   if 'torch' in seconds:
     rows.append(['PyTorch eager', f"{seconds['torch'][0]:.2f}",
@@ -384,8 +390,9 @@ def verdicts(cells, peak, recipe, torch_recipe_result, gpu) -> str:
     again_first, again_warm = seconds['population_again']
     check(f'MNIST-1D recipe, {len(RECIPE_SEEDS)} seeds as one program, its '
           f'programs from the cache: {again_first:.2f} s with loading them, '
-          f'{again_warm:.2f} s training, against one warm PyTorch run '
-          f'{torch_warm:.2f} s (faster)', again_first < torch_warm)
+          f'{again_warm:.2f} s training (their matmuls alone '
+          f"{seconds['population_matmuls'][1]:.2f} s), against one warm "
+          f'PyTorch run {torch_warm:.2f} s (faster)', again_first < torch_warm)
   return '\n'.join(lines)
 
 
@@ -477,6 +484,8 @@ def main(argv=None) -> None:
       recipe['cached'] = in_fresh_process(train_run, 'quickstart', values)
     recipe['matmul_s'] = recipe_matmul_seconds(recipe['warm']['steps'],
                                                args.repeats)
+    recipe['population_matmul_s'] = recipe_matmul_seconds(
+        recipe['warm']['steps'], args.repeats, members=len(RECIPE_SEEDS))
     if torch is None:
       torch_recipe_result = in_fresh_process(torch_recipe, values, args.repeats)
     log('MNIST-1D recipe done')
@@ -628,7 +637,9 @@ evaluation, tensors already in memory.
   backward's kernel and input gradients) at the model's shapes and batch,
   nothing else, in a jitted `lax.scan`, at the rate XLA reaches at those
   small shapes (experiments/benchmarks/matmul_peak.py `step_matmul_rate`).
-  The floor of any XLA program of this recipe on this device.
+  The floor of any XLA program of this recipe on this device. *the seeds'
+  matmuls alone*: the same for the population, each member with its own
+  weights and batches, the products `vmap`ped over the members.
 - *PyTorch*: the authors' model and loop, eager, in a fresh process: the
   first call (model construction and 6000 steps), then the fastest of
   {repeats} more.
