@@ -55,5 +55,7 @@ def test_a_second_process_loads_the_compiled_programs(tmp_path):
   second = _run(cache, tmp_path / 'runs')
   # What the first wrote, the second found, with the same result.
   assert second['hits'] >= len([n for n in written if not n.endswith('-atime')])
-  assert sorted(p.name for p in cache.iterdir()) == written
+  # The second may add a program the first compiled in under
+  # MIN_COMPILE_SECONDS (and so did not write): timing decides, not the test.
+  assert set(written) <= {p.name for p in cache.iterdir()}
   assert second['test'] == first['test']
