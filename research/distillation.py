@@ -21,6 +21,7 @@ import numpy as np
 from research import losses
 from research.data.config import resolve_data_config
 from research.errors import ConfigError
+from research.results import FINISHED
 
 # The data keys that decide which examples x_train holds, in which order, and
 # how they are normalized. `dir` / `tfds_dir` only say where the files are;
@@ -28,7 +29,6 @@ from research.errors import ConfigError
 TRAIN_SPLIT_KEYS = ('name', 'dev_size', 'train_dev_size', 'split_seed',
                     'classes', 'normalization', 'permute_inputs',
                     'permutation_seed')
-FINISHED = ('done', 'early_stopped')
 
 
 class DistillTargets(NamedTuple):
