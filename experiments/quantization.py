@@ -115,7 +115,8 @@ def main(argv=None) -> int:
                             args.percentile)
     batches = [jnp.asarray(dataset.x_test[i:i + BATCH_SIZE])
                for i in range(0, len(dataset.x_test), BATCH_SIZE)]
-    predictions = {v.label: np.concatenate([np.asarray(v.logits(b)) for b in batches]).argmax(-1)
+    predictions = {v.label: quantized_mlp.predict_logits(v.logits, dataset.x_test,
+                                                         BATCH_SIZE).argmax(-1)
                    for v in all_variants}
     seconds = time_passes(all_variants, batches, args.repeats)
     reference = predictions['float32']

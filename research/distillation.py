@@ -21,7 +21,6 @@ import numpy as np
 from research import losses
 from research.data.config import resolve_data_config
 from research.errors import ConfigError
-from research.results import FINISHED
 
 # The data keys that decide which examples x_train holds, in which order, and
 # how they are normalized. `dir` / `tfds_dir` only say where the files are;
@@ -90,24 +89,13 @@ def check_teachers(run_dirs: Sequence[str | pathlib.Path],
   """Refuses, naming `distill.teacher`, a directory that holds no finished
   run, or a run whose training split is not the student's (reads only its
   JSON files: nothing loads or compiles)."""
-  from research.tracking import RunDir  # pylint: disable=g-import-not-at-top
+  # Imported here: the train package imports this module (its train step).
+  from research.train.restore import finished_run_config  # pylint: disable=g-import-not-at-top
   if not run_dirs:
     raise ConfigError('distill.teacher: names no run directory')
   student = resolve_data_config(data_config)
   for path in run_dirs:
-    if not pathlib.Path(path).is_dir():  # RunDir would create it
-      raise ConfigError(f'distill.teacher: {path} is not a directory')
-    run_dir = RunDir(path)
-    written = run_dir.read_config()
-    if written is None:
-      raise ConfigError(f'distill.teacher: {path} holds no config.json: not a '
-                        'run directory')
-    summary = run_dir.read_summary() or {}
-    if summary.get('status') not in FINISHED:
-      raise ConfigError(
-          f'distill.teacher: the run in {path} has not finished (status '
-          f"{summary.get('status', 'none: no summary.json')!r}); train it "
-          'first')
+    written = finished_run_config(path, 'distill.teacher')
     teacher = resolve_data_config(written.get('data', {}))
     differing = [k for k in TRAIN_SPLIT_KEYS
                  if _comparable(teacher[k]) != _comparable(student[k])]

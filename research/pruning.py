@@ -1,8 +1,8 @@
 """Magnitude pruning of the Dense kernels: masks, their application, sparsity.
 
 A mask is a pytree like the parameters of float32 0/1 arrays (ones on every
-leaf that is not a kernel: biases and BatchNorm's scale and bias are never
-pruned). The train step holds masked weights at zero (research/train/steps.py),
+leaf that is not a weight matrix, `research.optim.masks.is_weight`: biases and
+BatchNorm's scale and bias are never pruned). The train step holds masked weights at zero (research/train/steps.py),
 so fine-tuning cannot revive them; iterative pruning passes the previous masks,
 so each round only adds to the pruned set (Han et al., 2015).
 """
@@ -15,6 +15,7 @@ import ml_collections
 import numpy as np
 
 from research.errors import ConfigError
+from research.optim.masks import is_weight
 
 SCOPES = ('global', 'layer')
 
@@ -36,19 +37,14 @@ def validate_prune_config(prune: ml_collections.ConfigDict) -> None:
     raise ConfigError(f'prune.scope: {prune.scope!r} is not one of {list(SCOPES)}')
 
 
-def _is_kernel(path) -> bool:
-  last = path[-1]
-  return getattr(last, 'key', getattr(last, 'name', None)) == 'kernel'
-
-
 def _path_name(path) -> str:
   return '/'.join(str(getattr(k, 'key', getattr(k, 'name', k))) for k in path)
 
 
 def kernel_names(params) -> list[str]:
   """'Dense_0/kernel', ... in the order of the flattened tree."""
-  return [_path_name(p) for p, _ in jax.tree_util.tree_leaves_with_path(params)
-          if _is_kernel(p)]
+  return [_path_name(p) for p, leaf in jax.tree_util.tree_leaves_with_path(params)
+          if is_weight(leaf)]
 
 
 def _pruned_flags(scores: np.ndarray, count: int) -> np.ndarray:
@@ -75,7 +71,7 @@ def magnitude_masks(params, sparsity: float, scope: str = 'global',
     raise ValueError(f'scope {scope!r} is not one of {list(SCOPES)}')
   leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
   old = (jax.tree.leaves(previous) if previous else [None] * len(leaves))
-  kernels = [i for i, (path, _) in enumerate(leaves) if _is_kernel(path)]
+  kernels = [i for i, (_, leaf) in enumerate(leaves) if is_weight(leaf)]
   # Magnitudes on the host in float64; pruned-before weights score -1.
   scores = {}
   for i in kernels:
@@ -124,7 +120,7 @@ def sparsity_report(tree) -> dict[str, Any]:
   its pruned weights)."""
   layers, zeros, total = {}, 0, 0
   for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
-    if not _is_kernel(path):
+    if not is_weight(leaf):
       continue
     value = np.asarray(leaf)
     z = int(np.sum(value == 0))

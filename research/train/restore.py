@@ -68,34 +68,45 @@ def _dotted(config: ml_collections.ConfigDict, key: str):
   return config[section][name]
 
 
+def finished_run_config(path: str | pathlib.Path, key: str) -> dict:
+  """The config (as written) of the finished run in `path`; a ConfigError
+  naming the config `key` that pointed there unless `path` holds one. Reads
+  JSON files only, and creates nothing."""
+  # Imported here: the loop imports this module.
+  from research.train.loop import is_finished  # pylint: disable=g-import-not-at-top
+  path = pathlib.Path(path)
+  if not path.is_dir():  # RunDir would create the directory
+    raise ConfigError(f'{key}: {path} is not a directory: it holds no run')
+  run_dir = RunDir(path)
+  written = run_dir.read_config()
+  if written is None:
+    raise ConfigError(f'{key}: {path} holds no config.json: no run there')
+  summary = run_dir.read_summary()
+  if not is_finished(summary):
+    status = summary.get('status') if summary else 'none: no summary.json'
+    raise ConfigError(f'{key}: the run in {path} has not finished (status '
+                      f'{status!r}); train it first')
+  return written
+
+
 def check_init_from(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """The config of the run `train.init_from` names; a ConfigError unless it is
   a finished run of the same architecture and data (and, when both prune, of
   a sparsity no higher than this run's). Reads JSON files only."""
-  # Imported here: the loop imports this module.
-  from research.train.loop import is_finished  # pylint: disable=g-import-not-at-top
   path = pathlib.Path(config.train.init_from)
-  if not (path / 'config.json').is_file():  # RunDir would create the directory
-    raise ConfigError(f'train.init_from: {path} holds no run (no config.json)')
-  source = RunDir(path)
-  written = source.read_config()
-  summary = source.read_summary()
-  if not is_finished(summary):
-    status = summary.get('status') if summary else 'no summary.json'
-    raise ConfigError(f'train.init_from: the run in {source.path} is not '
-                      f'finished ({status})')
   # Through the base config: keys added since the source ran take defaults.
-  source_config = config_lib.from_dict(written)
+  source_config = config_lib.from_dict(
+      finished_run_config(path, 'train.init_from'))
   differences = [
       f'{key} {_dotted(config, key)!r} here, {_dotted(source_config, key)!r} there'
       for key in SAME_AS_SOURCE
       if _dotted(config, key) != _dotted(source_config, key)]
   if differences:
-    raise ConfigError(f'train.init_from: {source.path} is a run of another '
+    raise ConfigError(f'train.init_from: {path} is a run of another '
                       f'architecture or data: {"; ".join(differences)}')
   if 0 < config.prune.sparsity < source_config.prune.sparsity:
     raise ConfigError(
         f'prune.sparsity: {config.prune.sparsity} is below the '
         f'{source_config.prune.sparsity} of the run it starts from '
-        f'({source.path}); pruning only adds to the pruned weights')
+        f'({path}); pruning only adds to the pruned weights')
   return source_config
