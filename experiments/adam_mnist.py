@@ -35,8 +35,8 @@ OPTIMIZERS = {
     'AdaGrad': ({'optimizer.name': 'adagrad'}, (3e-3, 1e-2, 3e-2)),
     'RMSProp': ({'optimizer.name': 'rmsprop'}, (1e-4, 3e-4, 1e-3, 3e-3)),
     'SGD Nesterov': ({'optimizer.name': 'nesterov'}, (1e-2, 3e-2, 1e-1)),
-    'AdaDelta': ({'optimizer.name': 'adadelta', 'optimizer.decay': 0.95,
-                  'optimizer.eps': 1e-6}, (0.3, 1.0, 3.0)),
+    'AdaDelta': ({'optimizer.name': 'adadelta', 'optimizer.hparams.decay': 0.95,
+                  'optimizer.hparams.eps': 1e-6}, (0.3, 1.0, 3.0)),
     'Adam': ({'optimizer.name': 'adam'}, (1e-4, 3e-4, 1e-3, 3e-3)),
 }
 

@@ -34,7 +34,7 @@ def mnist1d_momentum_config(*, learning_rate: float, batch_size: int,
   c.model.residual = True
   c.model.init = 'pytorch'
   c.optimizer.name = 'momentum'
-  c.optimizer.momentum = 0.9
+  c.optimizer.hparams.momentum = 0.9
   c.optimizer.learning_rate = learning_rate
   c.train.batch_size = batch_size
   c.train.num_epochs = num_epochs

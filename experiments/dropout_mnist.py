@@ -130,7 +130,7 @@ def _config(epochs: int):
   c.data.normalization = 'unit_interval'
   c.model.init = 'he_normal'
   c.optimizer.name = 'momentum'
-  c.optimizer.momentum = 0.95
+  c.optimizer.hparams.momentum = 0.95
   c.optimizer.learning_rate = 0.02
   c.optimizer.schedule.name = 'cosine'
   c.train.batch_size = 100

@@ -26,6 +26,8 @@ def run_cells(experiment: str, cells: Sequence[Cell], seeds: Sequence[int], *,
               common: Sequence[str] = (), output_dir: str = 'runs',
               log: Callable[[str], None] = print) -> dict[str, list[dict | None]]:
   """{label: [summary per seed, None where the run diverged]}."""
+  # JAX, imported when a grid runs: the experiments whose commands run
+  # grids import this module when they register (`import experiments`).
   from research.train import run  # pylint: disable=g-import-not-at-top
   results = {}
   for cell in cells:

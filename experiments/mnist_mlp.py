@@ -35,8 +35,8 @@ def get_config():
   c.model.dropout = 0.2
   c.optimizer.name = 'rmsprop'
   c.optimizer.learning_rate = 1e-3
-  c.optimizer.decay = 0.9
-  c.optimizer.eps = 1e-7
+  c.optimizer.hparams.decay = 0.9
+  c.optimizer.hparams.eps = 1e-7
   c.train.batch_size = 128
   c.train.num_epochs = 20
   c.train.monitor = ''  # the example trains on all 60,000 and reports test

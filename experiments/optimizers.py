@@ -58,7 +58,7 @@ ROWS = (
     Row('AdaGrad', ('optimizer.name=adagrad',), (0.003, 0.01, 0.03)),
     Row('RMSProp', ('optimizer.name=rmsprop',), (3e-4, 1e-3, 3e-3)),
     Row('Adam', ('optimizer.name=adam',), (3e-4, 1e-3, 3e-3)),
-    Row('Adam, no bias correction', ('optimizer.name=adam', 'optimizer.bias_correction=false'),
+    Row('Adam, no bias correction', ('optimizer.name=adam', 'optimizer.hparams.bias_correction=false'),
         (3e-4, 1e-3, 3e-3)),
     Row('Nadam', ('optimizer.name=nadam',), (3e-4, 1e-3, 3e-3)),
     # The line search picks the step; the rate is its first trial.

@@ -2,6 +2,8 @@
 
   research list
   research run EXPERIMENT [--set key=value ...] [--workdir DIR] [--restart]
+  research run --config path/to/config.py [--set key=value ...]
+  research run --from RUN_DIR [--set key=value ...]
   research sweep EXPERIMENT [--launcher local|population|slurm|wandb]
       [--seeds N] [--search grid|random|halton] [--trials N] [--set k=v ...]
   research table EXPERIMENT [--output-dir runs] [--results-dir DIR]
@@ -18,13 +20,19 @@ import shlex
 import sys
 import time
 
-from launch import trials as trials_lib
-from launch.trials import LaunchError
+from launch import recipe
+from launch.registry import LaunchError, load_registry
+from research import config as config_lib
 from research.errors import ConfigError, DataNotFoundError, DivergedError
+from research.runs import FINISHED, TRIAL_RECORD
+from research.tracking.wandb_mode import MODES as WANDB_MODES
+
+# What reaches JAX is imported by the command that needs it, inside it:
+# `research --help`, `research list` and a bad key answer without it.
 
 
 def _experiments():
-  return trials_lib.load_registry()
+  return load_registry()
 
 
 def cmd_list(args) -> int:
@@ -55,16 +63,32 @@ def _format_accuracy(metrics: dict, split: str) -> str:
   return f'{100 * value:.2f}%' if value is not None else 'n/a'
 
 
-def cmd_run(args) -> int:
-  from research import config as config_lib  # pylint: disable=g-import-not-at-top
-  from research.train import default_run_dir, run  # pylint: disable=g-import-not-at-top
+def _run_config(args):
+  """The config that `research run` names (an experiment, a --config file or
+  a --from run directory) with its --set overrides; unknown keys stop here."""
+  given = [name for name, value in (('EXPERIMENT', args.experiment),
+                                    ('--config', args.config),
+                                    ('--from', args.from_run)) if value]
+  if len(given) != 1:
+    raise ConfigError('research run takes one of EXPERIMENT, --config FILE or '
+                      f'--from RUN_DIR (given: {", ".join(given) or "none"})')
+  if args.config:
+    config = config_lib.load_config_file(args.config)
+  elif args.from_run:
+    from research.train.resolve import config_from_record  # pylint: disable=g-import-not-at-top  (JAX)
+    config = config_from_record(config_lib.read_run_config(args.from_run))
+  else:
+    config = _experiments().get(args.experiment).config()
+  return config_lib.apply_overrides(config, args.set)
 
-  if _refuse_table_only(args.experiment):
+
+def cmd_run(args) -> int:
+  if args.experiment and _refuse_table_only(args.experiment):
     return 2
-  registry = _experiments()
-  config = config_lib.apply_overrides(registry.get(args.experiment).config(),
-                                      args.set)
-  config_lib.validate(config)
+  config = _run_config(args)
+  from research.train import default_run_dir, run  # pylint: disable=g-import-not-at-top  (JAX)
+  from research.train.resolve import resolve  # pylint: disable=g-import-not-at-top  (JAX)
+  config = resolve(config)  # the one check of every value
   workdir = args.workdir or default_run_dir(config)
   print(f'run directory: {workdir}', flush=True)
   summary = run(config, workdir=workdir, restart=args.restart)
@@ -144,7 +168,7 @@ def _print_records(records: list[dict], common) -> None:
   by_point = collections.defaultdict(list)
   for r in records:
     value = (r.get('final') or {}).get('test/accuracy')
-    if r['status'] in trials_lib.FINISHED and value is not None:
+    if r['status'] in FINISHED and value is not None:
       by_point[' '.join(o for o in r['overrides'] if o not in common)].append(value)
   if any(len(v) > 1 for v in by_point.values()):
     from research import tables  # pylint: disable=g-import-not-at-top
@@ -168,7 +192,7 @@ def _print_records(records: list[dict], common) -> None:
   dirs = sorted({str(pathlib.Path(r['run_dir']).parent)
                  for r in records if r.get('run_dir')})
   for d in dirs:
-    print(f'records: {d}/*/{trials_lib.RECORD}')
+    print(f'records: {d}/*/{TRIAL_RECORD}')
 
 
 def cmd_sweep(args) -> int:
@@ -311,8 +335,6 @@ def _add_sweep_parser(sub) -> None:
 
 
 def _add_table_parser(sub) -> None:
-  from research.tracking.wandb_mode import MODES  # pylint: disable=g-import-not-at-top
-
   p = sub.add_parser(
       'table', help="write an experiment's results table and figures",
       description='Reads the trial records that `research sweep` left in '
@@ -328,7 +350,7 @@ def _add_table_parser(sub) -> None:
                  '(default: experiments/results)')
   p.add_argument('--window', type=int, default=5, metavar='K',
                  help='moving average of the curves over K epochs (default 5)')
-  p.add_argument('--wandb', default=None, choices=MODES,
+  p.add_argument('--wandb', default=None, choices=WANDB_MODES,
                  help="W&B mode (default: the records' tracking.wandb)")
 
 
@@ -338,8 +360,17 @@ def build_parser() -> argparse.ArgumentParser:
       'reproduce ablation tables.')
   sub = parser.add_subparsers(dest='command', required=True)
   sub.add_parser('list', help='list the registered experiments')
-  run = sub.add_parser('run', help='run one experiment')
-  run.add_argument('experiment')
+  run = sub.add_parser(
+      'run', help='run one experiment, config file or recorded run',
+      description='Runs a registered EXPERIMENT, the config that get_config() '
+      'of a Python file returns (--config), or the config a run directory '
+      'recorded (--from), with --set overrides; prints its run directory.')
+  run.add_argument('experiment', nargs='?', default=None)
+  run.add_argument('--config', default=None, metavar='FILE',
+                   help='a Python file whose get_config() returns the config')
+  run.add_argument('--from', dest='from_run', default=None, metavar='RUN_DIR',
+                   help="rerun this run directory's config.json (with --set "
+                   'changes it is a new run, in its own directory)')
   run.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
                    help='override a config value, e.g. --set optimizer.learning_rate=0.01')
   run.add_argument('--workdir', default=None,
@@ -349,13 +380,11 @@ def build_parser() -> argparse.ArgumentParser:
   run.add_argument('--json', action='store_true', help='print the summary as JSON')
   _add_sweep_parser(sub)
   _add_table_parser(sub)
-  from launch import recipe  # pylint: disable=g-import-not-at-top
   recipe.add_parser(sub)
   return parser
 
 
 def _cmd_recipe(args) -> int:
-  from launch import recipe  # pylint: disable=g-import-not-at-top
   return recipe.cmd_recipe(args)
 
 

@@ -13,15 +13,16 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable, Sequence
 
-from research import config as config_lib
 from launch import trials as trials_lib
 from launch.trials import Trial
+from research import config as config_lib
+from research.train.population import group_key, train_population
+from research.train.resolve import resolve
 
 
 def plan(configs: Sequence, max_size: int | None = None) -> list[list[int]]:
   """Indices of `configs` grouped into populations, in order of first
   appearance; a group larger than `max_size` is split into chunks."""
-  from research.train.population import group_key  # pylint: disable=g-import-not-at-top  (JAX)
   groups: dict[str, list[int]] = {}
   for i, config in enumerate(configs):
     groups.setdefault(group_key(config), []).append(i)
@@ -37,7 +38,6 @@ def launch(trials: Sequence[Trial], *, output_dir: str,
   order (finished ones marked 'skipped'). `max_size` bounds a population
   (memory); `extra` overrides go after each trial's own."""
   del unused  # options of other launchers (workers, ...)
-  from research.train.population import train_population  # pylint: disable=g-import-not-at-top
   log = log or (lambda line: None)
   output_dir, extra = str(output_dir), tuple(extra)
   records: list[dict | None] = [None] * len(trials)
@@ -48,9 +48,8 @@ def launch(trials: Sequence[Trial], *, output_dir: str,
       log(f'skipped (already {records[i]["status"]}): {trial.label}')
       continue
     try:
-      config = config_lib.merge(trial.config(output_dir, extra),
-                                {'parallel.mode': 'vmap'})
-      config_lib.validate(config)
+      config = resolve(config_lib.merge(trial.config(output_dir, extra),
+                                        {'parallel.mode': 'vmap'}))
     except Exception:  # pylint: disable=broad-except
       records[i] = trials_lib.failed_record(trial, output_dir, extra,
                                             error=traceback.format_exc())

@@ -20,7 +20,10 @@ import sys
 import time
 from typing import Any
 
+from launch.registry import load_registry
+from research import config as config_lib
 from research.tables import markdown_table, provenance
+from research.tracking import jsonio
 
 STEPS = ('initial_loss', 'overfit', 'lr_range', 'coarse_to_fine')
 # Every option's default (the library's own, checked by the tests): the
@@ -213,10 +216,8 @@ def cmd_recipe(args) -> int:
   """Runs the recipe's steps; returns 0, 1 when a check failed, 2 on a bad
   argument. A bad --set raises ConfigError (the CLI reports it)."""
   # Imported here: `research --help` should not wait for JAX.
-  from launch import trials as trials_lib  # pylint: disable=g-import-not-at-top
-  from research import config as config_lib  # pylint: disable=g-import-not-at-top
   from research.recipe import coarse_to_fine  # pylint: disable=g-import-not-at-top
-  from research.tracking import jsonio  # pylint: disable=g-import-not-at-top
+  from research.train.resolve import resolve  # pylint: disable=g-import-not-at-top
 
   try:
     steps = _check_arguments(args)
@@ -224,9 +225,8 @@ def cmd_recipe(args) -> int:
     print(f'error: {e}', file=sys.stderr)
     return 2
   started = time.perf_counter()
-  experiment = trials_lib.load_registry().get(args.experiment)
-  config = config_lib.apply_overrides(experiment.config(), args.set)
-  config_lib.validate(config)
+  experiment = load_registry().get(args.experiment)
+  config = resolve(config_lib.apply_overrides(experiment.config(), args.set))
   if 'coarse_to_fine' in steps and args.experiment_axes:
     coarse_to_fine.check_axes(experiment.axes, config)
   name = f'recipe_{args.experiment}'

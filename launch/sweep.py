@@ -18,6 +18,7 @@ from research import config as config_lib
 from research.results import format_override  # re-exported: launchers use it
 from research import search as search_lib
 from research.errors import ConfigError
+from research.train.resolve import resolve
 
 from launch.trials import Trial, load_registry
 
@@ -77,5 +78,5 @@ def expand(experiment: str, *, search: str = 'grid',
         trials.append(trial)
   for trial in trials:
     # The directory is a placeholder: validation does not look at it.
-    config_lib.validate(trial.config('runs'))
+    resolve(trial.config('runs'))
   return trials

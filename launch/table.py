@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from launch import trials as trials_lib
+from research import config as config_lib
 from research import results
 from research import tables
 from research.tracking import WandbLogger, jsonio
@@ -138,7 +139,7 @@ def write_table(name: str, *, output_dir: str | os.PathLike = 'runs',
     sections += ['## Results', table.markdown()]
     sections += figure_sections(name, table, figures_dir, window)
   if experiment.report is not None:
-    report = experiment.report(tables.TableInputs(
+    report = experiment.make_report(tables.TableInputs(
         experiment=name, records=records, sweeps=sweeps,
         figures_dir=figures_dir, log=log))
     if report and report.strip():
@@ -151,7 +152,6 @@ def write_table(name: str, *, output_dir: str | os.PathLike = 'runs',
   log(f'wrote {path}')
 
   if wandb_mode is None:
-    from research import config as config_lib  # pylint: disable=g-import-not-at-top  (JAX)
     wandb_mode = _config_value(records, 'tracking', 'wandb',
                                config_lib.base_config().tracking.wandb)
   log_to_wandb(name, table, figures_dir, mode=wandb_mode,

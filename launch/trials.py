@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import importlib
 import os
 import pathlib
 import time
@@ -23,29 +22,23 @@ from typing import Any
 
 import ml_collections
 
+from launch.registry import LaunchError, load_registry
 from research import config as config_lib
-from research import tracking
-# Statuses of a run that a re-run leaves alone (as research.train does).
-from research.results import FINISHED
+from research import tracking, train
 from research.errors import DivergedError
+# Statuses of a run that a re-run leaves alone (as research.train does).
+from research.runs import FINISHED, TRIAL_RECORD
 from research.tracking import jsonio
+from research.train.resolve import config_hash, resolve
 
-RECORD = 'trial.json'
+__all__ = ['FINISHED', 'LaunchError', 'RECORD', 'SWEEPS_DIR', 'Trial',
+           'failed_record', 'finished_record', 'load_registry', 'read_record',
+           'record_trial', 'run_dir_of', 'run_trial']
+
+RECORD = TRIAL_RECORD
 # `research sweep` leaves a record of each sweep in <output_dir>/<experiment>/
 # sweeps/ (launch.table reads them for the provenance of a table).
 SWEEPS_DIR = 'sweeps'
-
-
-class LaunchError(RuntimeError):
-  """A launcher cannot start: no scheduler here, no network, a missing module."""
-
-
-def load_registry():
-  """research.registry with the experiments registered (importing the
-  `experiments` package registers them)."""
-  importlib.import_module('experiments')
-  from research import registry  # pylint: disable=g-import-not-at-top
-  return registry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,8 +68,7 @@ class Trial:
 
 def run_dir_of(config: ml_collections.ConfigDict) -> pathlib.Path:
   """Where research.train runs `config` (named after its hash)."""
-  from research.train import default_run_dir  # pylint: disable=g-import-not-at-top  (JAX)
-  return default_run_dir(config)
+  return train.default_run_dir(config)
 
 
 def _make_record(trial: Trial, config, run_dir, status: str, *,
@@ -93,7 +85,7 @@ def _make_record(trial: Trial, config, run_dir, status: str, *,
       'overrides': list(trial.overrides),
       'label': trial.label,
       'run_dir': None if run_dir is None else str(run_dir),
-      'config_hash': None if config is None else config_lib.config_hash(config),
+      'config_hash': None if config is None else config_hash(config),
       'git': environment.get('git') or tracking.git_info(),
       'hardware': {k: v for k, v in environment.items() if k != 'git'},
       'epochs': summary.get('epochs'),
@@ -146,7 +138,7 @@ def finished_record(trial: Trial, output_dir,
   summary = jsonio.read_json(run_dir / 'summary.json')
   if (record and summary and record.get('status') in FINISHED
       and summary.get('status') in FINISHED
-      and record.get('config_hash') == config_lib.config_hash(config)):
+      and record.get('config_hash') == config_hash(config)):
     return {**record, 'skipped': True}
   return None
 
@@ -174,14 +166,11 @@ def run_trial(trial: Trial, output_dir: str | os.PathLike,
   traceback in the record. An already finished run is not trained again:
   its record comes back marked 'skipped'.
   """
-  from research import train  # pylint: disable=g-import-not-at-top  (JAX)
-
   started = time.perf_counter()
   config = run_dir = summary = None
   skipped = False
   try:
-    config = trial.config(output_dir, extra)
-    config_lib.validate(config)
+    config = resolve(trial.config(output_dir, extra))
     run_dir = train.default_run_dir(config)
     summary = train.run(config, workdir=run_dir)
     status, error = summary['status'], None
@@ -189,7 +178,7 @@ def run_trial(trial: Trial, output_dir: str | os.PathLike,
       skipped = True
       record = read_record(run_dir)
       if (record and record.get('status') in FINISHED
-          and record.get('config_hash') == config_lib.config_hash(config)):
+          and record.get('config_hash') == config_hash(config)):
         return {**record, 'skipped': True}
   except DivergedError as e:
     status, error = 'diverged', str(e)

@@ -21,6 +21,7 @@ import numpy as np
 from research import losses
 from research.data.config import resolve_data_config
 from research.errors import ConfigError
+from research.runs import finished_run_config
 
 # The data keys that decide which examples x_train holds, in which order, and
 # how they are normalized. `dir` / `tfds_dir` only say where the files are;
@@ -89,8 +90,6 @@ def check_teachers(run_dirs: Sequence[str | pathlib.Path],
   """Refuses, naming `distill.teacher`, a directory that holds no finished
   run, or a run whose training split is not the student's (reads only its
   JSON files: nothing loads or compiles)."""
-  # Imported here: the train package imports this module (its train step).
-  from research.train.restore import finished_run_config  # pylint: disable=g-import-not-at-top
   if not run_dirs:
     raise ConfigError('distill.teacher: names no run directory')
   student = resolve_data_config(data_config)
@@ -111,34 +110,31 @@ def _comparable(value):
   return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
-def teacher_logits(run_dir: str | pathlib.Path, dataset,
-                   batch_size: int = 1000) -> np.ndarray:
-  """The teacher's evaluation-mode logits on `dataset.x_train`, in chunks."""
-  # Imported here: the train package imports this module (its train step).
-  from research.train.restore import load_trained  # pylint: disable=g-import-not-at-top
-  trained = load_trained(run_dir, dataset=dataset)
-  variables = {'params': trained.state.params,
-               'batch_stats': trained.state.batch_stats}
-
-  chunk = jax.jit(lambda v, x: trained.model.apply(v, x, train=False))
-  x = dataset.x_train
-  return np.concatenate([np.asarray(chunk(variables, x[i:i + batch_size]))
-                         for i in range(0, len(x), batch_size)])
-
-
-def teacher_targets(run_dirs: Sequence[str | pathlib.Path], dataset,
-                    temperature: float, *,
-                    data_config: ml_collections.ConfigDict | None = None
-                    ) -> DistillTargets:
-  """The training split's `DistillTargets` from one teacher or an ensemble.
-
-  Pass the student's `data_config` to check first that each teacher trained
-  on the same training split (`check_teachers`).
-  """
-  if data_config is not None:
-    check_teachers(run_dirs, data_config)
-  members = [softened_log_probs(jnp.asarray(teacher_logits(d, dataset)),
-                                temperature) for d in run_dirs]
-  log_probs = members[0] if len(members) == 1 else average_log_probs(members)
-  return DistillTargets(labels=np.asarray(dataset.y_train, np.int32),
-                        teacher_log_probs=np.asarray(log_probs, np.float32))
+def validate_distill_config(config: ml_collections.ConfigDict) -> None:
+  """Checks the `distill` section, and the teachers' run directories it
+  names (their JSON files only)."""
+  d = config.distill
+  if not isinstance(d.teacher, str):
+    raise ConfigError(f'distill.teacher: {d.teacher!r} must be a run directory '
+                      "(or several separated by commas; '' = off)")
+  for key in ('temperature', 'alpha'):
+    value = d[key]
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+        or not math.isfinite(value)):
+      raise ConfigError(f'distill.{key}: {value!r} must be a finite number')
+  if d.temperature <= 0:
+    raise ConfigError(f'distill.temperature: {d.temperature} must be > 0')
+  if not 0 <= d.alpha <= 1:
+    raise ConfigError(f'distill.alpha: {d.alpha} must be in [0, 1] (the '
+                      'weight of the soft targets)')
+  if not d.teacher.strip():
+    return
+  if config.augment.mixup_alpha > 0:
+    raise ConfigError(
+        'distill.teacher: distillation with augment.mixup_alpha > 0 would mix '
+        "the hard labels but not the teacher's targets; set one of them off")
+  if config.loss.name != 'cross_entropy':
+    raise ConfigError(
+        f"distill.teacher: distillation trains with cross-entropy terms; "
+        f"loss.name is {config.loss.name!r}, set it to 'cross_entropy'")
+  check_teachers(teacher_dirs(d.teacher), config.data)

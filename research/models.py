@@ -135,11 +135,6 @@ class MLP(nn.Module):
     if stochastic_depth_rate is None:
       stochastic_depth_rate = self.stochastic_depth_rate
     act = activations.get(self.activation)
-    if self.batchnorm not in BATCHNORM_PLACEMENTS:
-      raise ConfigError(
-          f'model.batchnorm: unknown placement {self.batchnorm!r}; '
-          f'known: {", ".join(BATCHNORM_PLACEMENTS)}')
-    check_maxout(self.maxout_pieces, self.activation)
     pieces = self.maxout_pieces
 
     dtype = jnp.dtype(self.compute_dtype)
@@ -180,14 +175,7 @@ class MLP(nn.Module):
         dtype=x.dtype, name=f'BatchNorm_{i}')(x)
 
 
-# Keys that came after the first configs were written: missing means default.
-_OPTIONAL_DEFAULTS = {'dropconnect': 0.0, 'stochastic_depth': 0.0,
-                      'maxout_pieces': 1, 'compute_dtype': 'float32'}
-
-
 def _get(model_config: ml_collections.ConfigDict, key: str):
-  if key in _OPTIONAL_DEFAULTS:
-    return model_config.get(key, _OPTIONAL_DEFAULTS[key])
   try:
     return model_config[key]
   except KeyError:
@@ -249,8 +237,7 @@ def validate_model_config(model_config: ml_collections.ConfigDict) -> None:
 
 def build_model(model_config: ml_collections.ConfigDict,
                 num_classes: int) -> MLP:
-  """Validates the `model` config section and returns the MLP it describes."""
-  validate_model_config(model_config)
+  """The MLP that a (validated) `model` config section describes."""
   return MLP(
       num_classes=num_classes,
       hidden=tuple(int(w) for w in model_config.hidden),

@@ -29,6 +29,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from research.config import PARALLEL_MODES
 from research.errors import ConfigError
 
 MODES = ('jit', 'sharded', 'pmap', 'vmap')
@@ -210,3 +211,34 @@ def member(population, index: int):
 
 def population_size(population) -> int:
   return int(jax.tree.leaves(population)[0].shape[0])
+
+
+def validate_parallel_config(config) -> None:
+  """Checks the `parallel` section (the devices are counted later, by
+  `Parallel.from_config`: they are not known before JAX starts)."""
+  p = config.parallel
+  if p.mode not in PARALLEL_MODES:
+    raise ConfigError(f'parallel.mode: {p.mode!r} is not one of '
+                      f'{list(PARALLEL_MODES)}')
+  for key, minimum in (('num_devices', 0),):
+    value = p[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+      raise ConfigError(f'parallel.{key}: {value!r} must be an integer >= {minimum}')
+  if p.mode in ('sharded', 'pmap') and config.train.batching != 'epoch':
+    raise ConfigError(
+        f"parallel.mode: {p.mode!r} splits minibatches over devices; it needs "
+        f"train.batching='epoch' (not {config.train.batching!r})")
+  if p.coordinator_address:
+    if isinstance(p.num_processes, bool) or p.num_processes < 1:
+      raise ConfigError(f'parallel.num_processes: {p.num_processes!r} must be '
+                        'an integer >= 1')
+    if isinstance(p.process_id, bool) or p.process_id < 0:
+      raise ConfigError(f'parallel.process_id: {p.process_id!r} must be an '
+                        'integer >= 0')
+    if p.process_id >= p.num_processes:
+      raise ConfigError(f'parallel.process_id: {p.process_id} must be below '
+                        f'parallel.num_processes={p.num_processes}')
+  elif p.num_processes or p.process_id != -1:
+    raise ConfigError('parallel.num_processes / parallel.process_id: set '
+                      'parallel.coordinator_address too (or leave all three '
+                      'unset to read SLURM\'s environment)')

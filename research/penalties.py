@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from research.config.sections import regularization_config as default_penalty_config
 from research.errors import ConfigError, check_section_keys
 from research.optim.masks import masked_leaves
 
@@ -66,17 +67,6 @@ def weight_elimination(params: PyTree, scale: float) -> jax.Array:
 # The `regularization` config section
 
 
-def default_penalty_config() -> ml_collections.ConfigDict:
-  """Every key of the `regularization` section, with its default (all off)."""
-  c = ml_collections.ConfigDict()
-  c.l2 = 0.0  # coefficient of 1/2 ||W||^2
-  c.l1 = 0.0  # coefficient of ||W||_1; with l2 set too, the elastic net
-  c.weight_elimination = 0.0  # coefficient of the Weigend et al. penalty
-  c.weight_elimination_scale = 1.0  # its w0
-  c.max_norm = 0.0  # c of the max-norm constraint (optim.constraints); 0 = off
-  return c
-
-
 _COEFFICIENTS = ('l2', 'l1', 'weight_elimination')
 
 
@@ -108,9 +98,9 @@ def penalty_fn(cfg: ml_collections.ConfigDict) -> Penalty | None:
   R = l2 * 1/2 ||W||^2 + l1 * ||W||_1 + weight_elimination * WE(W; w0). None
   (rather than a function returning 0) lets the train step skip the term and
   keeps an unregularized run's program unchanged. `max_norm` is a constraint,
-  not a penalty: it is applied by `optim.constraints.max_norm`.
+  not a penalty: it is applied by `optim.constraints.max_norm`. The section
+  was checked when the run's config was resolved.
   """
-  validate_penalty_config(cfg)
   coef = {k: float(cfg[k]) for k in _COEFFICIENTS}
   scale = float(cfg.weight_elimination_scale)
   if not any(coef.values()):

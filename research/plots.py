@@ -9,14 +9,13 @@ import pathlib
 import warnings
 
 import matplotlib
+import matplotlib.colors as mcolors
+import numpy as np
+
+from research.playground import Surface, grid_values, shown_length
 
 matplotlib.use('Agg')  # before pyplot: headless machines have no display
-import matplotlib.colors as mcolors  # pylint: disable=g-import-not-at-top
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-import numpy as np  # pylint: disable=g-import-not-at-top
-
-# pylint: disable-next=g-import-not-at-top
-from research.playground import Surface, grid_values, shown_length
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top  (after the backend is chosen)
 
 FIGSIZE = (6.0, 5.0)
 DPI = 120

@@ -14,17 +14,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from research.config.sections import prune_config as default_prune_config
 from research.errors import ConfigError
 from research.optim.masks import is_weight
 
 SCOPES = ('global', 'layer')
-
-
-def default_prune_config() -> ml_collections.ConfigDict:
-  c = ml_collections.ConfigDict()
-  c.sparsity = 0.0  # fraction of the kernels' weights set to zero; 0 = off
-  c.scope = 'global'  # one threshold over every kernel, or the fraction per kernel
-  return c
 
 
 def validate_prune_config(prune: ml_collections.ConfigDict) -> None:

@@ -8,6 +8,12 @@ figures) to the table `research table` writes. An experiment whose table is
 computed without training runs (e.g. interval widths against test-set size)
 registers only a report, with `register_table`.
 
+A report is a function or, where it needs heavy imports (JAX, SciPy,
+matplotlib), the string 'package.module:function' naming it: the registry's
+plugin mechanism. The module is imported (`importlib.import_module`) only when
+the report is needed (`Experiment.make_report`), so that registering every
+experiment (`import experiments`, what `research list` does) stays light.
+
 The registry lives here (the library) while the experiments themselves live in
 `experiments/`, which imports this module.
 """
@@ -15,6 +21,8 @@ The registry lives here (the library) while the experiments themselves live in
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
@@ -28,6 +36,8 @@ if TYPE_CHECKING:
 
 # report(inputs) -> markdown sections appended to the experiment's table.
 Report = Callable[['TableInputs'], str]
+# A report where it is defined: 'package.module:function'.
+_REPORT_PATH = re.compile(r'[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,11 +54,32 @@ class Experiment:
   # 'key=value key=value' (any order; '' is the base config), e.g.
   # {'model.hidden=(800, 800)': '1.60% test error (Srivastava 2014, Table 2)'}.
   published: Mapping[str, str] = dataclasses.field(default_factory=dict)
-  report: Report | None = None
+  # None: no report of its own. A function, or 'package.module:function'
+  # imported when the report is needed (see the module's docstring).
+  report: Report | str | None = None
 
   @property
   def trainable(self) -> bool:
     return self.get_config is not None
+
+  def load_report(self) -> Report | None:
+    """The report function, its module imported first where `report` names
+    it; None without a report."""
+    if not isinstance(self.report, str):
+      return self.report
+    module_name, function_name = self.report.split(':')
+    function = getattr(importlib.import_module(module_name), function_name, None)
+    if not callable(function):
+      raise ValueError(f'experiment {self.name!r}: its report {self.report!r} '
+                       'is not a function of that module')
+    return function
+
+  def make_report(self, inputs: TableInputs) -> str:
+    """The experiment's own sections of its table (`report(inputs)`)."""
+    report = self.load_report()
+    if report is None:
+      raise ConfigError(f'experiment {self.name!r} has no report')
+    return report(inputs)
 
   def config(self) -> ml_collections.ConfigDict:
     if self.get_config is None:
@@ -63,14 +94,33 @@ class Experiment:
 _REGISTRY: dict[str, Experiment] = {}
 
 
-def _add(experiment: Experiment, qualname: str) -> None:
+def _check_report(name: str, report: Report | str | None, *,
+                  required: bool = False) -> None:
+  """A report is a function or 'package.module:function' (its form checked
+  here, at registration; the module is imported when the report is needed)."""
+  if report is None and not required:
+    return
+  if not (callable(report) or (isinstance(report, str)
+                               and _REPORT_PATH.fullmatch(report))):
+    raise ValueError(f'experiment {name!r}: report {report!r} must be a '
+                     "function or 'package.module:function'")
+
+
+def _origin(experiment: Experiment) -> str | None:
+  """What defines the experiment: its get_config's (else its report's)
+  qualified name, or the report's 'module:function'."""
+  defined_by = experiment.get_config or experiment.report
+  if isinstance(defined_by, str):
+    return defined_by
+  return getattr(defined_by, '__qualname__', None)
+
+
+def _add(experiment: Experiment) -> None:
   existing = _REGISTRY.get(experiment.name)
   if existing is not None:
     # `python -m experiments.X` imports X twice (as a package member and as
     # __main__): the same definition again is not a conflict.
-    existing_qualname = getattr(existing.get_config or existing.report,
-                                '__qualname__', None)
-    if (existing_qualname == qualname
+    if (_origin(existing) == _origin(experiment)
         and existing.description == experiment.description):
       return
     raise ValueError(f'experiment {experiment.name!r} is registered twice')
@@ -80,29 +130,33 @@ def _add(experiment: Experiment, qualname: str) -> None:
 def register(name: str, *, description: str, reference: str = '',
              axes: dict[str, search.Axis] | None = None,
              published: Mapping[str, str] | None = None,
-             report: Report | None = None):
+             report: Report | str | None = None):
   """Decorator: `@register('quickstart', description=...)` on a get_config.
 
   `axes` ({dotted key: axis}) are checked here for their bounds; their keys
-  are checked against the config when a sweep expands them.
+  are checked against the config when a sweep expands them. `report` is a
+  function or 'package.module:function'.
   """
   axes = dict(axes or {})
   search.validate(axes)
+  _check_report(name, report)
 
   def decorator(get_config):
     _add(Experiment(name, get_config, description, reference, axes,
-                    dict(published or {}), report), get_config.__qualname__)
+                    dict(published or {}), report))
     return get_config
 
   return decorator
 
 
-def register_table(name: str, *, description: str, report: Report,
+def register_table(name: str, *, description: str, report: Report | str,
                    reference: str = '',
                    published: Mapping[str, str] | None = None) -> None:
-  """Registers an experiment whose table `report` computes without runs."""
+  """Registers an experiment whose table `report` (a function or
+  'package.module:function') computes without runs."""
+  _check_report(name, report, required=True)
   _add(Experiment(name, None, description, reference, {},
-                  dict(published or {}), report), report.__qualname__)
+                  dict(published or {}), report))
 
 
 def get(name: str) -> Experiment:

@@ -21,6 +21,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from research import config as config_lib
 from research.errors import ConfigError
 
 
@@ -162,10 +163,7 @@ def validate(axes: Mapping[str, Axis], config=None) -> None:
     repeated = sorted({k for k in keys if keys.count(k) > 1})
     raise ConfigError(f'{", ".join(repeated)}: set by more than one axis')
   if config is not None:
-    # Imported here: research.config pulls in JAX, the axes themselves do not.
-    import ml_collections  # pylint: disable=g-import-not-at-top
-    from research import config as config_lib  # pylint: disable=g-import-not-at-top
-    probe = ml_collections.ConfigDict(config.to_dict())
+    probe = config_lib.copy(config)
     for key, axis in axes.items():
       if isinstance(axis, Choice):
         for option in axis.options.values():
@@ -259,7 +257,7 @@ def random(axes: Mapping[str, Axis], num_trials: int,
 def halton_unit_cube(dimension: int, num_points: int, seed: int) -> np.ndarray:
   """Scrambled Halton points in [0, 1)^dimension."""
   # Imported here: scipy.stats is slow to import and the registry imports us.
-  from scipy.stats import qmc  # pylint: disable=g-import-not-at-top
+  from scipy.stats import qmc  # pylint: disable=g-import-not-at-top  (slow; `research list` imports this module)
   try:
     engine = qmc.Halton(d=dimension, scramble=True, rng=seed)
   except TypeError:  # scipy < 1.15 names the argument `seed`.

@@ -1,10 +1,12 @@
-"""Config overrides, validation messages, and run identity."""
+"""Config overrides, the one validation pass, and messages that name the key."""
 
 import pytest
 
 from research import config as config_lib
+from research import optim
 from research import registry
 from research.errors import ConfigError
+from research.train.resolve import resolve
 import experiments  # pylint: disable=unused-import  (registers them)
 
 
@@ -44,6 +46,8 @@ def test_overrides_do_not_touch_the_original():
     ('optimizer.learning_rate=fast', ['optimizer.learning_rate', 'float']),
     ('train.shuffle=1', ['train.shuffle', 'bool']),
     ('seed', ['key=value']),
+    # An optimizer's own hyperparameter set where the chain's keys are.
+    ('optimizer.b1=0.5', ['optimizer.b1', 'unknown', 'optimizer.hparams.b1']),
 ])
 def test_bad_overrides_name_the_key(override, words):
   with pytest.raises(ConfigError) as e:
@@ -63,7 +67,12 @@ def test_bad_overrides_name_the_key(override, words):
     ('model.batchnorm=middle', ['model.batchnorm']),
     ('loss.name=l3', ['loss.name', 'cross_entropy']),
     ('optimizer.name=adamw2', ['optimizer.name', 'adam', 'sgd']),
-    ('optimizer.b1=0.5', ['optimizer.b1', 'does not use']),  # quickstart uses adam: b1 is fine
+    ('optimizer.hparams.beta1=0.5', ['optimizer.hparams.beta1', "'adam' takes no",
+                                     'b1', 'b2', 'eps']),
+    ('optimizer.hparams.b1=1.0', ['optimizer.hparams.b1', '[0, 1)']),
+    ('optimizer.hparams.eps=0', ['optimizer.hparams.eps', '(0, inf)']),
+    ('optimizer.hparams.bias_correction=1', ['optimizer.hparams.bias_correction',
+                                             'bool']),
     ('train.batch_size=0', ['train.batch_size']),
     ('train.num_epochs=-1', ['train.num_epochs']),
     ('train.keep_checkpoints=1', ['train.keep_checkpoints']),
@@ -73,26 +82,24 @@ def test_bad_overrides_name_the_key(override, words):
     ('data.normalization=zscore', ['data.normalization']),
     ('data.dev_size=-5', ['data.dev_size']),
     ('tracking.wandb=maybe', ['tracking.wandb']),
+    ('parallel.mode=pmapp', ['parallel.mode']),
 ])
-def test_validate_rejects_bad_values(override, words):
+def test_resolve_rejects_bad_values(override, words):
   config = config_lib.apply_overrides(quickstart(), [override])
-  if override == 'optimizer.b1=0.5':
-    config_lib.validate(config)  # adam takes b1
-    config = config_lib.apply_overrides(config, ['optimizer.name=sgd'])
   with pytest.raises(ConfigError) as e:
-    config_lib.validate(config)
+    resolve(config)
   for w in words:
     assert w in str(e.value), str(e.value)
 
 
-def test_validate_rejects_keys_an_experiment_added():
+def test_resolve_rejects_keys_an_experiment_added():
   config = quickstart()
   config.model.widht = 3  # a typo in an experiment file
   with pytest.raises(ConfigError, match='model.widht'):
-    config_lib.validate(config)
+    resolve(config)
 
 
-def test_every_registered_experiment_validates():
+def test_every_registered_experiment_resolves():
   computed = []
   for name in registry.names():
     experiment = registry.get(name)
@@ -101,7 +108,7 @@ def test_every_registered_experiment_validates():
       with pytest.raises(ConfigError, match=f'research table {name}'):
         experiment.config()
       continue
-    config_lib.validate(experiment.config())
+    resolve(experiment.config())
   assert {'test_set_size', 'universal_approximation'} <= set(computed)
 
 
@@ -111,28 +118,54 @@ def test_unknown_experiment_lists_known():
   assert 'quickstart' in str(e.value) and 'mnist_mlp' in str(e.value)
 
 
-def test_hash_ignores_tracking_and_survives_json():
-  import json
-  a = quickstart()
-  b = config_lib.apply_overrides(a, ['tracking.wandb=disabled', 'tracking.output_dir=/x'])
-  assert config_lib.config_hash(a) == config_lib.config_hash(b)
-  c = config_lib.apply_overrides(a, ['seed=1'])
-  assert config_lib.config_hash(a) != config_lib.config_hash(c)
-  assert config_lib.config_hash(json.loads(config_lib.to_json(a))) == config_lib.config_hash(a)
-
-
-def test_hash_of_recorded_configs_is_pinned():
-  # Recorded runs are found again by their hash: keys added later must leave
-  # it unchanged at their defaults (research.config._ADDED_KEY_DEFAULTS).
-  assert config_lib.config_hash(config_lib.base_config()) == '2b1f9831d5'
-  recorded = config_lib.apply_overrides(registry.get('mnist_mlp').config(),
-                                       ['data.dir=../shared/data', 'seed=0'])
-  assert config_lib.config_hash(recorded) == '6ab80263ae'  # runs/mnist_mlp/seed0-6ab80263ae
-
-
 def test_early_stopping_on_dev_needs_a_dev_set():
   config = config_lib.apply_overrides(quickstart(), ['train.monitor=dev/accuracy',
                                                      'train.patience=3'])
   with pytest.raises(ConfigError, match='train.patience.*data.dev_size'):
-    config_lib.validate(config)
-  config_lib.validate(config_lib.apply_overrides(config, ['data.dev_size=500']))
+    resolve(config)
+  resolve(config_lib.apply_overrides(config, ['data.dev_size=500']))
+
+
+def test_resolved_config_is_frozen_and_resolving_it_again_returns_it():
+  resolved = resolve(quickstart())
+  assert resolve(resolved) is resolved
+  with pytest.raises((AttributeError, TypeError, ValueError)):
+    resolved.seed = 3  # checked once: it cannot change afterwards
+
+
+# --------------------------------------------------------------------------
+# Each optimizer owns its hyperparameters
+
+
+def test_resolve_fills_the_optimizers_hyperparameters_from_its_factory():
+  resolved = resolve(quickstart())  # adam
+  assert resolved.optimizer.hparams.to_dict() == {
+      'b1': 0.9, 'b2': 0.999, 'eps': 1e-8, 'bias_correction': True}
+  mnist = resolve(registry.get('mnist_mlp').config())  # rmsprop, Keras' eps
+  assert mnist.optimizer.hparams.to_dict() == {'decay': 0.9, 'eps': 1e-7}
+
+
+@pytest.mark.parametrize('experiment', ['mnist_mlp', 'quickstart', 'dropout_mnist'])
+def test_switching_optimizer_drops_the_previous_ones_hyperparameters(experiment):
+  # mnist_mlp sets rmsprop's eps, dropout_mnist momentum's momentum: neither
+  # follows the run to another optimizer.
+  own = registry.get(experiment).config().optimizer.name
+  for name in {'sgd', 'momentum', 'adadelta', 'lbfgs'} - {own}:
+    config = config_lib.apply_overrides(registry.get(experiment).config(),
+                                        [f'optimizer.name={name}'])
+    resolved = resolve(config)
+    assert resolved.optimizer.hparams.to_dict() == optim.entry(name).defaults
+
+
+def test_an_optimizers_hyperparameter_holds_before_or_after_its_name():
+  for order in (['optimizer.hparams.momentum=0.5', 'optimizer.name=momentum'],
+                ['optimizer.name=momentum', 'optimizer.hparams.momentum=0.5']):
+    resolved = resolve(config_lib.apply_overrides(quickstart(), order))
+    assert resolved.optimizer.hparams.momentum == 0.5
+    assert resolved.optimizer.hparams.nesterov is False
+
+
+def test_setting_the_same_optimizer_keeps_its_hyperparameters():
+  config = config_lib.apply_overrides(registry.get('mnist_mlp').config(),
+                                      ['optimizer.name=rmsprop'])
+  assert resolve(config).optimizer.hparams.eps == 1e-7

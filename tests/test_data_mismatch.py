@@ -17,8 +17,9 @@ from research.train import create_train_state, run
 from research.train.epoch import make_evaluate, make_predict
 from research.train.population import train_population
 from research.train.steps import make_eval_step, make_predict_step
+from research.train.resolve import resolve
 import experiments  # pylint: disable=unused-import  (registers them)
-from experiments import data_mismatch
+from experiments import data_mismatch_report as data_mismatch
 from train_helpers import tiny_config
 
 
@@ -138,11 +139,11 @@ def test_population_members_get_train_dev_and_reports(tmp_path):
 def test_experiment_config_and_sweep_points_validate():
   exp = registry.get('data_mismatch')
   config = exp.config()
-  config_lib.validate(config)
+  resolve(config)
   assert config.data.shift == 'rotate' and config.data.train_dev_size > 0
   assert 0.0 in exp.axes['data.shift_amount'].values
   for amount in exp.axes['data.shift_amount'].values:
-    config_lib.validate(config_lib.merge(config, {'data.shift_amount': amount}))
+    resolve(config_lib.merge(config, {'data.shift_amount': amount}))
 
 
 def _record(amount, seed, accuracies, status='done'):

@@ -20,6 +20,7 @@ from research.train.epoch import make_train_epoch
 from research.train.hparams import initial_hparams
 from research.train.loop import build
 from research.train.restore import load_trained
+from research.train.resolve import config_hash, resolve
 from train_helpers import tiny_config
 
 N, C = 64, 10
@@ -197,7 +198,7 @@ def test_refusals(teachers, tmp_path):
 
   def refused(config, match):
     with pytest.raises(ConfigError, match=match):
-      config_lib.validate(config)
+      resolve(config)
       build(config, Parallel('jit'))
 
   refused(_student(out, tmp_path / 'missing'), r'distill.teacher: .*not a directory')
@@ -231,9 +232,9 @@ def test_defaults_leave_the_run_identity_alone():
   assert config.distill.teacher == ''
   changed = config_lib.apply_overrides(config, ['distill.alpha=0.5'])
   # Off, the section is left out of the hash; on, the teacher is part of it.
-  assert config_lib.config_hash(config) == config_lib.config_hash(
+  assert config_hash(config) == config_hash(
       {k: v for k, v in config.to_dict().items() if k != 'distill'})
-  assert config_lib.config_hash(changed) != config_lib.config_hash(config)
+  assert config_hash(changed) != config_hash(config)
 
 
 def _setting(alone, by_temperature, teacher=0.97):

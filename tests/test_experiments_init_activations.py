@@ -6,6 +6,7 @@ import re
 import pytest
 
 from experiments import activations as activations_experiment
+from experiments import activations_report
 from experiments import at_init
 from research import activations
 from research import config as config_lib
@@ -16,6 +17,7 @@ from research import registry
 from research import search
 from research.errors import ConfigError
 from research.tables import TableInputs
+from research.train.resolve import resolve
 
 TINY = {'data.name': 'mnist1d', 'data.normalization': 'standardize',
         'data.dev_size': 0, 'model.hidden': (8, 8)}
@@ -27,7 +29,7 @@ def test_every_point_of_the_grid_validates(name):
   points = search.grid(exp.axes)
   assert points
   for point in points:
-    config_lib.validate(config_lib.merge(exp.config(),
+    resolve(config_lib.merge(exp.config(),
                                          search.overrides_of(exp.axes, point)))
 
 
@@ -81,7 +83,7 @@ def test_point_configs_without_records_is_the_grid():
   assert [p for p, _ in pairs] == [search.overrides_of(axes, p)
                                    for p in search.grid(axes)]
   for point, config in pairs:
-    unit = activations_experiment.unit_of(point)
+    unit = activations_report.unit_of(point)
     assert config.model.maxout_pieces == (2 if unit == activations_experiment.MAXOUT
                                           else 1)
     assert config.model.activation == point['model.activation']
@@ -114,7 +116,7 @@ def test_initialization_report_on_fabricated_records(tmp_path):
              _record('initialization', small, status='diverged'),
              {'status': 'failed', 'seed': 0, 'config': None, 'final': {}}]
   figures = tmp_path / 'figures' / 'initialization'
-  text = registry.get('initialization').report(
+  text = registry.get('initialization').make_report(
       TableInputs('initialization', records, [], figures, log=lambda line: None))
 
   assert text.startswith('## Per-layer statistics at initialization')
@@ -143,7 +145,7 @@ def test_activations_report_on_fabricated_records(tmp_path):
              {'status': 'failed', 'seed': 0, 'config': None, 'final': {},
               'overrides': _overrides({**TINY, **sigmoid, 'model.residual': True})}]
   figures = tmp_path / 'figures' / 'activations'
-  text = registry.get('activations').report(
+  text = registry.get('activations').make_report(
       TableInputs('activations', records, [], figures, log=lambda line: None))
 
   assert text.startswith('## Gradient norm per layer at initialization')

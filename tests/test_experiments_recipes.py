@@ -11,13 +11,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from experiments import batch_size, early_stopping, schedules, search
-from experiments import universal_approximation as ua
+from experiments import batch_size, batch_size_report, schedules, schedules_report
+from experiments import early_stopping_report, search_report
+from experiments import universal_approximation_report as ua_report
 from launch import sweep
 from launch.trials import Trial, load_registry
 from research import config as config_lib
 from research import search as search_lib
 from research.tables import TableInputs
+from research.train.resolve import resolve
 
 TRAINABLE = ('schedules', 'batch_size', 'early_stopping', 'search')
 MNIST1D = {'train': 4000, 'dev': 0, 'test': 1000}
@@ -69,7 +71,7 @@ def _cells(text: str, *first) -> list[str]:
 @pytest.mark.parametrize('name', TRAINABLE)
 def test_registered_config_validates(name):
   config = load_registry().get(name).config()
-  config_lib.validate(config)
+  resolve(config)
   assert config.experiment == name
   assert config.data.name == 'mnist1d'  # generated locally: no data directory
 
@@ -99,7 +101,7 @@ def test_batch_size_axes_are_batches_times_three_rules():
   assert points == {(b, r, w) for b in (32, 64, 128, 256, 512, 1024, 2048)
                     for r, w in ((0, 0.0), (32, 0.0), (32, 5.0))}
   assert {c.optimizer.name for c in configs} == {'momentum'}
-  rules = [batch_size.rule_of(c.to_dict()) for c in configs]
+  rules = [batch_size_report.rule_of(c.to_dict()) for c in configs]
   assert sorted(set(rules)) == sorted(batch_size.RULES)
   assert all(rules.count(rule) == 7 for rule in batch_size.RULES)
   # Every rule's learning rate at batch B, as the optimizer builds it.
@@ -151,8 +153,9 @@ def test_search_sweeps_train_as_one_population_each():
 
 
 def _rates(name, warmup, *, peak, steps_per_epoch, num_epochs):
-  return schedules.learning_rates(schedules.schedule_config(name, warmup), peak=peak,
-                                  steps_per_epoch=steps_per_epoch, num_epochs=num_epochs)
+  return schedules_report.learning_rates(
+      schedules_report.schedule_config(name, warmup), peak=peak,
+      steps_per_epoch=steps_per_epoch, num_epochs=num_epochs)
 
 
 def test_schedule_rates_follow_their_formulas():
@@ -206,7 +209,7 @@ def test_schedules_report_rows_reading_and_figure(tmp_path):
   sibling = fake_record(tmp_path / 'other', _schedule_trial('step', 5.0, 0), epochs=60,
                         steps=2400, final={'test/accuracy': 0.9, 'train/loss': 0.01})
   pathlib.Path(sibling['run_dir']).parent.rename(tmp_path / 'schedules_step')
-  text = schedules.report(_inputs(tmp_path, 'schedules', records))
+  text = schedules_report.report(_inputs(tmp_path, 'schedules', records))
 
   assert (tmp_path / 'figures' / 'schedules' / 'learning_rates.png').stat().st_size > 0
   total, warm = 2400, 5 * 40
@@ -258,7 +261,7 @@ def test_batch_size_report_rows_and_figure(tmp_path):
   records.append(fake_record(tmp_path, _batch_trial('linear scaling', 2048, 2),
                              status='diverged'))
   cells[(2048, 'linear scaling')] += ' (1 not finished)'
-  text = batch_size.report(_inputs(tmp_path, 'batch_size', records))
+  text = batch_size_report.report(_inputs(tmp_path, 'batch_size', records))
 
   assert (tmp_path / 'figures' / 'batch_size' / 'accuracy_against_batch.png').stat().st_size > 0
   assert _row(text, 'batch', 'steps / epoch', 'steps', 'fixed rate', 'scaled rate', *rules)
@@ -282,9 +285,9 @@ def test_largest_batch_within_noise():
               64: {'test': [0.65 - 0.9 * noise], 'left_out': 0},
               128: {'test': [0.65 - 1.1 * noise], 'left_out': 0},
               256: {'test': [0.65], 'left_out': 0}}
-  assert batch_size.largest_within_noise(by_batch, n) == 64
+  assert batch_size_report.largest_within_noise(by_batch, n) == 64
   by_batch[64]['left_out'] = 1  # a diverged run ends the range
-  assert batch_size.largest_within_noise(by_batch, n) == 32
+  assert batch_size_report.largest_within_noise(by_batch, n) == 32
 
 
 # --------------------------------------------------------------------------
@@ -305,11 +308,11 @@ def _rows(num_epochs=len(DEV_ACCURACY)):
 def test_replay_stops_where_patience_runs_out():
   rows = _rows()
   # Best 0.64 at epoch 7 (epoch 11 only ties it); two epochs without a new best.
-  assert early_stopping.replay(rows, 'dev/accuracy', 'max', 2) == {
+  assert early_stopping_report.replay(rows, 'dev/accuracy', 'max', 2) == {
       'stop_epoch': 9, 'best_epoch': 7, 'stopped': True}
-  assert early_stopping.replay(rows, 'dev/loss', 'min', 2) == {
+  assert early_stopping_report.replay(rows, 'dev/loss', 'min', 2) == {
       'stop_epoch': 6, 'best_epoch': 4, 'stopped': True}
-  assert early_stopping.replay(rows, 'dev/accuracy', 'max', 0) == {
+  assert early_stopping_report.replay(rows, 'dev/accuracy', 'max', 0) == {
       'stop_epoch': 12, 'best_epoch': 7, 'stopped': False}
 
 
@@ -324,7 +327,7 @@ def test_early_stopping_report(tmp_path):
   wrong = fake_record(tmp_path, Trial('early_stopping', ('train.patience=20',), 0),
                       status='done', epochs=11, steps=330, rows=rows[:11],
                       final={'test/accuracy': 0.61}, best={'epoch': 7, 'test/accuracy': 0.63})
-  text = early_stopping.report(_inputs(tmp_path, 'early_stopping', [full, stopped, wrong]))
+  text = early_stopping_report.report(_inputs(tmp_path, 'early_stopping', [full, stopped, wrong]))
 
   assert (tmp_path / 'figures' / 'early_stopping' / 'stopping.png').stat().st_size > 0
   assert _row(text, 'off (to the end)', 0, 'done', 12, 7, '63.0', '62.0')
@@ -344,30 +347,31 @@ def test_early_stopping_report(tmp_path):
 def test_simulated_chance_matches_formula_on_a_synthetic_pool(q, n):
   rng = np.random.default_rng(1)
   scores = rng.normal(size=20_000)
-  top = search.top_fraction(scores, q)
+  top = search_report.top_fraction(scores, q)
   assert top.sum() == round(q * len(scores))
   assert np.all(scores[top].min() >= scores[~top].max())
   expected = 1 - (1 - q) ** n
-  assert search.formula(q, n) == pytest.approx(expected)
-  simulated = search.simulate_random(top, n, 40_000, rng)
+  assert search_report.formula(q, n) == pytest.approx(expected)
+  simulated = search_report.simulate_random(top, n, 40_000, rng)
   assert abs(simulated - expected) < 4 * math.sqrt(expected * (1 - expected) / 40_000)
 
 
 def test_published_example_and_shifted_grid():
-  assert search.formula(0.05, 60) == pytest.approx(0.954, abs=5e-4)  # "-> 0.95"
+  assert search_report.formula(0.05, 60) == pytest.approx(0.954, abs=5e-4)  # "-> 0.95"
   # A contiguous best 5% (a single peak): a shifted grid of 3 values lands
   # in it with chance 3q, 9 random draws with 1 - (1 - q)^9.
   x = np.linspace(0, 1, 10_000, endpoint=False)
-  top = search.top_fraction(-np.abs(x - 0.37), 0.05)
+  top = search_report.top_fraction(-np.abs(x - 0.37), 0.05)
   rng = np.random.default_rng(2)
-  grid = search.simulate_grid(top, 3, 40_000, rng)
+  grid = search_report.simulate_grid(top, 3, 40_000, rng)
   assert abs(grid - 0.15) < 4 * math.sqrt(0.15 * 0.85 / 40_000)
-  assert search.simulate_random(top, 9, 40_000, rng) > grid
+  assert search_report.simulate_random(top, 9, 40_000, rng) > grid
 
 
 def test_fine_scores_average_equal_rates_and_interpolate():
-  fine, scores = search.fine_scores(np.array([-4.0, -2.0, -2.0, -1.0]),
-                                    np.array([0.2, 0.5, 0.7, 0.4]), 1e-4, 1e-1, num_points=7)
+  fine, scores = search_report.fine_scores(np.array([-4.0, -2.0, -2.0, -1.0]),
+                                           np.array([0.2, 0.5, 0.7, 0.4]), 1e-4, 1e-1,
+                                           num_points=7)
   np.testing.assert_allclose(fine, np.linspace(-4, -1, 7))
   np.testing.assert_allclose(scores, np.interp(fine, [-4, -2, -1], [0.2, 0.6, 0.4]))
 
@@ -401,7 +405,7 @@ def test_search_report_groups_trials_by_sweep(tmp_path):
             sweep_record('random', randoms[2], 2),
             sweep_record('random', randoms[1], 1),  # run again: skipped the first 5
             sweep_record('random', randoms[3], 3)]
-  text = search.report(_inputs(tmp_path, 'search', list(records.values()), sweeps))
+  text = search_report.report(_inputs(tmp_path, 'search', list(records.values()), sweeps))
 
   assert (tmp_path / 'figures' / 'search' / 'trials.png').stat().st_size > 0
   finished = {'grid': grid, 'random, seed 1': randoms[1],
@@ -438,7 +442,7 @@ def test_search_groups_sweeps_by_search_and_seed():
              'run_dirs': ['/runs/search/t4', '/runs/search/t1']},
             {'search': 'grid', 'search_seed': 0, 'run_dirs': ['/runs/search/t5']},
             {'search': 'halton', 'search_seed': 2, 'run_dirs': []}]
-  found = search.searches(sweeps, records)
+  found = search_report.searches(sweeps, records)
   # Matched by run directory name; a grid has no search seed; other common
   # overrides make another search; a sweep that listed nothing is none.
   assert [(f.label, f.kind, [r['run_dir'][-2:] for r in f.trials], f.listed)
@@ -457,8 +461,9 @@ def test_search_groups_sweeps_by_search_and_seed():
 def tiny_fits():
   # Adam alone at a high rate: compiling L-BFGS's line search would cost
   # more than all the steps (research's L-BFGS has tests of its own).
-  return ua.fit_widths((1, 8), log=lambda line: None, num_seeds=2, adam_steps=1000,
-                       adam_learning_rate=0.1, lbfgs_steps=0, num_train=64, num_test=201)
+  return ua_report.fit_widths((1, 8), log=lambda line: None, num_seeds=2, adam_steps=1000,
+                              adam_learning_rate=0.1, lbfgs_steps=0, num_train=64,
+                              num_test=201)
 
 
 def test_wider_layer_fits_better(tiny_fits):
@@ -472,8 +477,8 @@ def test_wider_layer_fits_better(tiny_fits):
 
 
 def test_universal_approximation_sections(tiny_fits, tmp_path):
-  text = ua.sections(tiny_fits, tmp_path, 'universal_approximation',
-                     adam_steps=1000, lbfgs_steps=0)
+  text = ua_report.sections(tiny_fits, tmp_path, 'universal_approximation',
+                            adam_steps=1000, lbfgs_steps=0)
   for w, f in tiny_fits.items():
     assert _row(text, w, 3 * w + 1, f'{np.median(f["rms"]):.3g}',
                 f'{f["rms"].min():.3g} – {f["rms"].max():.3g}',
@@ -482,4 +487,6 @@ def test_universal_approximation_sections(tiny_fits, tmp_path):
   assert (tmp_path / 'errors.png').stat().st_size > 0
   assert (tmp_path / 'fits.png').stat().st_size > 0
   registered = load_registry().get('universal_approximation')
-  assert not registered.trainable and registered.report is ua.report
+  assert not registered.trainable
+  assert registered.report == 'experiments.universal_approximation_report:report'
+  assert registered.load_report() is ua_report.report

@@ -12,6 +12,7 @@ from research import config as config_lib
 from research import search, train
 from research.errors import ConfigError, DivergedError
 from research.search import Discrete
+from research.train.resolve import config_hash
 
 registry = trials_lib.load_registry()  # with the experiments registered
 TINY = ('model.hidden=(16,)', 'train.num_epochs=1', 'tracking.wandb=disabled')
@@ -41,7 +42,7 @@ def test_run_trial_records_a_finished_run_and_skips_it_next_time(tmp_path):
   summary = json.loads((run_dir / 'summary.json').read_text())
   written_config = json.loads((run_dir / 'config.json').read_text())
   assert record['config'] == written_config
-  assert record['config_hash'] == config_lib.config_hash(written_config)
+  assert record['config_hash'] == config_hash(written_config)
   assert record['final'] == summary['final'] and 0 < record['final']['test/accuracy'] <= 1
   assert record['wall_time_s'] == summary['wall_time_s'] > 0
   assert record['seed'] == 1 and record['overrides'] == ['optimizer.learning_rate=0.01']

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from research import models
+from research.config.sections import model_config
 from research.errors import ConfigError
 
 _RNG = np.random.default_rng(0)
@@ -384,10 +385,7 @@ def test_residual_first_layer_when_widths_match():
 
 
 def _config(**overrides):
-  config = ml_collections.ConfigDict(dict(
-      hidden=(100,), activation='relu', init='lecun_normal', init_std=0.0,
-      batchnorm='none', bn_momentum=0.9, bn_epsilon=1e-5, dropout=0.0,
-      input_dropout=0.0, residual=False))
+  config = model_config()  # the section's defaults
   config.update(overrides)
   return config
 

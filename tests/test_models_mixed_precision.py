@@ -9,7 +9,7 @@ import pytest
 from research import config as config_lib
 from research import layers
 from research.errors import ConfigError
-from research.models import build_model
+from research.models import build_model, validate_model_config
 
 
 def _model(compute_dtype, **model):
@@ -73,4 +73,5 @@ def test_dropout_masks_do_not_depend_on_the_dtype():
 def test_unknown_compute_dtype_lists_the_known_ones():
   with pytest.raises(ConfigError, match="model.compute_dtype: unknown dtype 'float16'; "
                                         'known: float32, bfloat16'):
-    _model('float16')
+    validate_model_config(config_lib.merge(config_lib.base_config(), {
+        'model.compute_dtype': 'float16'}).model)

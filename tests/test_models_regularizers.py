@@ -10,6 +10,7 @@ from research import config as config_lib
 from research import layers
 from research import models
 from research.errors import ConfigError
+from research.train.resolve import config_from_record
 
 # Monte-Carlo averages: this many masks, and a mean may sit this many
 # standard errors from its expectation (the keys are fixed, so no flakes).
@@ -273,14 +274,12 @@ def test_maxout_with_batchnorm(placement):
   np.testing.assert_allclose(model.apply(v, x), want, rtol=1e-4, atol=1e-5)
 
 
-def test_maxout_module_rejects_an_activation_it_would_ignore():
-  x = _x()
+def test_maxout_config_rejects_an_activation_it_would_ignore():
+  # Checked once, with the rest of the model section, before anything builds.
   with pytest.raises(ConfigError, match='model.activation'):
-    models.MLP(num_classes=3, activation='tanh', maxout_pieces=2).init(
-        {'params': jax.random.key(0)}, x)
+    models.validate_model_config(_model_config(activation='tanh', maxout_pieces=2))
   with pytest.raises(ConfigError, match='model.maxout_pieces'):
-    models.MLP(num_classes=3, maxout_pieces=0).init(
-        {'params': jax.random.key(0)}, x)
+    models.validate_model_config(_model_config(maxout_pieces=0))
 
 
 # ---------------------------------------------------------- traced rates
@@ -324,13 +323,8 @@ def test_all_rates_traced_compile_once():
 
 
 def _model_config(**overrides) -> ml_collections.ConfigDict:
-  """The base config's model section, with the new keys if it lacks them."""
+  """The base config's model section with `overrides`."""
   config = config_lib.base_config().model
-  with config.unlocked():
-    for key, default in [('dropconnect', 0.0), ('stochastic_depth', 0.0),
-                         ('maxout_pieces', 1)]:
-      if key not in config:
-        config[key] = default
   config.update(overrides)
   return config
 
@@ -346,10 +340,12 @@ def test_build_model_reads_the_new_keys():
 
 
 def test_config_without_the_new_keys_means_their_defaults():
-  config = _model_config()
+  # A config.json written before these keys reads back with their defaults.
+  record = config_lib.base_config().to_dict()
   for key in ('dropconnect', 'stochastic_depth', 'maxout_pieces'):
-    del config[key]
-  assert models.build_model(config, 10) == models.MLP(num_classes=10)
+    del record['model'][key]
+  config = config_from_record(record)
+  assert models.build_model(config.model, 10) == models.MLP(num_classes=10)
 
 
 @pytest.mark.parametrize('key, value, extra', [

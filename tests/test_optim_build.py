@@ -13,6 +13,7 @@ from research.optim import build_optimizer
 from research.optim.build import learning_rate_schedule
 from research.optim.masks import weights_mask
 from research.optim.weight_decay import decoupled_weight_decay
+from research.train.resolve import resolve
 from train_helpers import tiny_config
 
 
@@ -94,9 +95,10 @@ def test_linear_scaling_rule_scales_the_rate_with_batch_size():
     (['regularization.l2=-1'], 'regularization.l2'),
     (['optimizer.name=lbfgs', 'optimizer.weight_decay=0.1'], 'optimizer.name'),
     (['optimizer.name=lbfgs', 'regularization.max_norm=3'], 'regularization.max_norm'),
-    (['optimizer.name=sgd', 'optimizer.bias_correction=false'], 'optimizer.bias_correction'),
+    (['optimizer.name=sgd', 'optimizer.hparams.bias_correction=false'],
+     'optimizer.hparams.bias_correction'),
 ])
 def test_chain_config_errors_name_the_key(overrides, key):
   config = config_lib.apply_overrides(tiny_config(), overrides)
   with pytest.raises(ConfigError, match=key.replace('.', r'\.')):
-    config_lib.validate(config)
+    resolve(config)

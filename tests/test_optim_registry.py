@@ -34,14 +34,43 @@ def test_unknown_hparam_message_names_it_and_the_accepted_ones():
 
 
 @pytest.mark.parametrize('name', optim.names())
-def test_entry_hparams_are_factory_keywords_and_config_keys(name):
-  # The builder reads optimizer.<hparam> from the config and passes it by name.
-  entry = registry._entry(name)  # pylint: disable=protected-access
+def test_entry_hparams_are_the_factorys_defaulted_arguments(name):
+  # The builder passes optimizer.hparams.<name> to the factory by name; the
+  # defaults are the factory's own (one place).
+  entry = optim.entry(name)
   params = inspect.signature(entry.factory).parameters
   assert set(entry.hparams) <= set(params), entry.hparams
-  assert set(entry.defaults) == set(entry.hparams)
-  config_keys = set(config_lib.base_config().optimizer.keys())
-  assert set(entry.hparams) <= config_keys, set(entry.hparams) - config_keys
+  assert 'learning_rate' not in entry.hparams
+  assert entry.defaults == {k: params[k].default for k in entry.hparams}
+  for key in entry.ranges:
+    assert key in entry.hparams
+    assert entry.defaults[key] in entry.ranges[key]  # a default is valid
+
+
+def test_register_rejects_what_a_config_could_not_express():
+  with pytest.raises(TypeError, match='learning_rate'):
+    optim.register('bad', lambda lr: None)
+  with pytest.raises(TypeError, match='need defaults'):
+    optim.register('bad', lambda learning_rate, beta: None)
+  with pytest.raises(TypeError, match='ranges'):
+    optim.register('bad', lambda learning_rate, beta=0.5: None,
+                   ranges={'gamma': '[0, 1)'})
+  with pytest.raises(ValueError, match='already registered'):
+    optim.register('adam', lambda learning_rate: None)
+  assert 'bad' not in optim.names()
+
+
+@pytest.mark.parametrize('text, inside, outside', [
+    ('[0, 1)', (0.0, 0.5), (1.0, -0.1, float('nan'))),
+    ('(0, inf)', (1e-12, 1e9), (0.0, -1.0)),
+    ('[1, inf)', (1, 10), (0, 0.5)),
+    ('(0, 1]', (1.0, 0.3), (0.0, 1.1)),
+])
+def test_interval(text, inside, outside):
+  interval = registry.Interval.parse(text)
+  assert str(interval) == text
+  assert all(v in interval for v in inside)
+  assert not any(v in interval for v in outside)
 
 
 @pytest.mark.parametrize('name', ['sgd', 'momentum', 'nesterov', 'adagrad',
@@ -86,7 +115,7 @@ def test_builder_passes_config_hparams():
   config = config_lib.base_config()
   config = config_lib.apply_overrides(config, [
       'optimizer.name=momentum', 'optimizer.learning_rate=0.5',
-      'optimizer.momentum=0.5'])
+      'optimizer.hparams.momentum=0.5'])
   tx = optim.build_optimizer(config)
   g = jnp.ones(2)
   state = tx.init(g)

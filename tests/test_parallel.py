@@ -14,6 +14,7 @@ from research import config as config_lib
 from research.errors import ConfigError
 from research.parallel import Parallel
 from research.train import run
+from research.train.resolve import config_hash, resolve
 from train_helpers import tiny_config
 
 WORKER = pathlib.Path(__file__).with_name('parallel_worker.py')
@@ -70,14 +71,14 @@ def test_batch_must_split_evenly_over_devices():
 
 def test_config_checks():
   with pytest.raises(ConfigError, match=r"parallel.mode: 'tpu' is not one of"):
-    config_lib.validate(tiny_config('parallel.mode=tpu'))
+    resolve(tiny_config('parallel.mode=tpu'))
   with pytest.raises(ConfigError, match=r"parallel.mode: 'pmap' .* train.batching='epoch'"):
-    config_lib.validate(tiny_config('parallel.mode=pmap', 'train.batching=full'))
+    resolve(tiny_config('parallel.mode=pmap', 'train.batching=full'))
   with pytest.raises(ConfigError, match='parallel.process_id: 2 must be below'):
-    config_lib.validate(tiny_config('parallel.coordinator_address=localhost:1234',
+    resolve(tiny_config('parallel.coordinator_address=localhost:1234',
                                     'parallel.num_processes=2', 'parallel.process_id=2'))
   with pytest.raises(ConfigError, match='parallel.coordinator_address'):
-    config_lib.validate(tiny_config('parallel.num_processes=2'))
+    resolve(tiny_config('parallel.num_processes=2'))
 
 
 def test_more_devices_than_visible_is_a_config_error(tmp_path):
@@ -92,7 +93,7 @@ def test_a_single_run_cannot_be_vmapped(tmp_path):
 
 def test_parallel_mode_is_not_part_of_the_run_identity():
   a, b = tiny_config(), tiny_config('parallel.mode=pmap', 'parallel.num_devices=2')
-  assert config_lib.config_hash(a) == config_lib.config_hash(b)
+  assert config_hash(a) == config_hash(b)
 
 
 def test_sharded_on_one_device_is_the_jit_run(tmp_path):

@@ -19,6 +19,7 @@ from research.pruning import (apply_masks, iterative_sparsities, kernel_names,
 from research.train import Checkpointer, create_train_state, run
 from research.tracking import RunDir
 from research.train.restore import load_trained
+from research.train.resolve import resolve
 from train_helpers import Capture, assert_trees_equal, tiny_config
 
 
@@ -228,9 +229,9 @@ def test_checkpoint_written_before_masks_existed_restores(tmp_path):
 def test_refusals(dense_run, pruned_run, tmp_path):
   for bad in ('prune.sparsity=1.0', 'prune.sparsity=-0.1'):
     with pytest.raises(ConfigError, match=r'prune\.sparsity'):
-      config_lib.validate(tiny_config(bad))
+      resolve(tiny_config(bad))
   with pytest.raises(ConfigError, match=r"prune\.scope.*'global', 'layer'"):
-    config_lib.validate(tiny_config('prune.scope=row'))
+    resolve(tiny_config('prune.scope=row'))
   with pytest.raises(ConfigError, match=r'train\.init_from.*no run'):
     run(pruned_config(tmp_path / 'missing'), workdir=tmp_path / 'a')
   assert not (tmp_path / 'missing').exists()

@@ -14,7 +14,7 @@ from research.errors import ConfigError
 from research.models import build_model
 from research.train.restore import load_trained
 import experiments  # pylint: disable=unused-import  (registers them)
-from experiments import quantization as quantization_experiment
+from experiments import quantization_run as quantization_experiment
 
 
 def _kernel(shape, seed, zero_channel=None, outlier=None):

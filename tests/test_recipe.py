@@ -23,6 +23,7 @@ from research.recipe import initial_loss, lr_range, overfit
 from research.search import Discrete, LogUniform, Uniform
 from research.train import create_train_state, make_train_step
 from research.train.hparams import initial_hparams
+from research.train.resolve import resolve
 from train_helpers import tiny_config
 
 
@@ -90,7 +91,7 @@ def test_overfit_config_turns_regularization_off():
       'model.dropout=0.3', 'regularization.l2=1e-3', 'augment.mixup_alpha=0.2',
       'optimizer.weight_decay=1e-4', 'data.dev_size=400', 'train.patience=3',
       'train.monitor=dev/accuracy'))
-  config_lib.validate(config)
+  resolve(config)
   assert initial_hparams(config).keys() == {'learning_rate'}
   assert config.regularization.to_dict() == default_penalty_config().to_dict()
   assert config.train.patience == 0 and config.model.hidden == (32, 32)
@@ -271,7 +272,7 @@ def test_short_budget_compresses_the_schedule():
                        'optimizer.schedule.warmup_epochs=2.0',
                        'optimizer.schedule.step_epochs=(10, 15)')
   short = c2f.short_run_config(config, 2)
-  config_lib.validate(short)
+  resolve(short)
   assert short.train.num_epochs == 2 and short.train.checkpoint_every_epochs == 2
   assert short.optimizer.schedule.warmup_epochs == pytest.approx(0.2)
   assert short.optimizer.schedule.step_epochs == pytest.approx((1.0, 1.5))

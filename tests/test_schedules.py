@@ -233,10 +233,9 @@ def test_jittable_and_array_learning_rate(name, values):
 ])
 def test_validation_names_the_key(values, key):
   c = _config(**values)
+  # Checked once, when the run's config is resolved; build_schedule trusts it.
   with pytest.raises(ConfigError, match=rf'^optimizer\.schedule\.{key}:'):
     schedules.validate_schedule_config(c)
-  with pytest.raises(ConfigError, match=rf'^optimizer\.schedule\.{key}:'):
-    _build(c)
 
 
 def test_unknown_name_lists_the_known_ones():

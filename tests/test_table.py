@@ -248,6 +248,25 @@ def test_table_only_experiment_needs_no_records(tmp_path, monkeypatch, capsys):
   assert line.endswith('(table only)')
 
 
+def test_report_named_by_module_is_imported_for_the_table(tmp_path, monkeypatch):
+  """A report given as 'module:function' is imported when the table is
+  written, not when the experiment is registered."""
+  (tmp_path / '_lazy_table_report.py').write_text(
+      'def report(inputs):\n'
+      '  return f"## Lazy\\n\\nloaded for {inputs.experiment}"\n')
+  monkeypatch.syspath_prepend(str(tmp_path))
+  monkeypatch.delitem(sys.modules, '_lazy_table_report', raising=False)
+  monkeypatch.setitem(registry._REGISTRY, '_lazy_table', registry.Experiment(
+      '_lazy_table', None, 'Computed by a module imported on demand.',
+      report='_lazy_table_report:report'))
+  assert '_lazy_table_report' not in sys.modules
+  assert main(['table', '_lazy_table', '--output-dir', str(tmp_path / 'runs'),
+               '--results-dir', str(tmp_path), '--wandb', 'disabled']) == 0
+  assert '_lazy_table_report' in sys.modules
+  markdown = (tmp_path / '_lazy_table.md').read_text()
+  assert '## Lazy\n\nloaded for _lazy_table' in markdown
+
+
 def test_trainable_experiment_without_records_exits_2(tmp_path, experiment, capsys):
   assert _table(tmp_path / 'runs', tmp_path, '--wandb', 'disabled') == 2
   assert capsys.readouterr().err.strip() == (

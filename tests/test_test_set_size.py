@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from experiments import test_set_size as experiment
+from experiments import test_set_size_report as experiment
 from research import metrics
 from research import registry
 from research.tables import TableInputs
@@ -30,8 +30,8 @@ def report_text(tmp_path_factory):
   inputs = TableInputs(experiment='test_set_size', records=[], sweeps=[],
                        figures_dir=figures, log=lambda message: None)
   exp = registry.get('test_set_size')
-  assert not exp.trainable and exp.report is experiment.report
-  return exp.report(inputs), figures
+  assert not exp.trainable and exp.load_report() is experiment.report
+  return exp.make_report(inputs), figures
 
 
 def test_width_table_matches_error_interval(report_text):

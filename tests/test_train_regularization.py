@@ -13,6 +13,7 @@ from research import ensembles, losses, optim
 from research.augment import tta_views
 from research.train import make_eval_step, make_train_step, run
 from research.train.restore import load_trained
+from research.train.resolve import config_from_record, config_hash
 from train_helpers import Capture, assert_trees_equal, model_state_and_step, tiny_config
 
 
@@ -110,12 +111,12 @@ def test_a_run_reloads_from_its_directory(tmp_path):
   config = tiny_config('train.num_epochs=2', 'model.dropout=0.2', 'model.hidden=(16,)')
   run(config, workdir=tmp_path, epoch_end_hook=capture)
   trained = load_trained(tmp_path)
-  assert config_lib.config_hash(trained.config) == config_lib.config_hash(config)
+  assert config_hash(trained.config) == config_hash(config)
   assert_trees_equal(jax.device_get(trained.state), capture.states[2])
 
 
 def test_config_survives_its_json_form():
   config = tiny_config('data.classes=(3, 5)', 'optimizer.schedule.name=step',
                        'optimizer.schedule.step_epochs=(2, 3)')
-  again = config_lib.from_dict(json.loads(config_lib.to_json(config)))
+  again = config_from_record(json.loads(json.dumps(config.to_dict())))
   assert again.to_dict() == config.to_dict()

@@ -102,7 +102,7 @@ def torch_model(config, data):
                               data.num_classes, dropout=config.model.dropout)
   optimizer = torch_mlp.rmsprop(
       model, learning_rate=config.optimizer.learning_rate,
-      decay=config.optimizer.decay, eps=config.optimizer.eps)
+      decay=config.optimizer.hparams.decay, eps=config.optimizer.hparams.eps)
   return model, optimizer
 
 

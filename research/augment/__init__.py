@@ -18,6 +18,7 @@ from research.augment.compose import make_augment
 from research.augment.config import default_augment_config
 from research.augment.config import SWEEPABLE
 from research.augment.config import TTA_NAMES
+from research.augment.config import check_augment_images
 from research.augment.config import validate_augment_config
 from research.augment.mixing import mixup
 from research.augment.mixing import mixup_draws
@@ -46,6 +47,7 @@ __all__ = [
     'TTA_NAMES',
     'brightness_contrast',
     'brightness_contrast_draws',
+    'check_augment_images',
     'channel_pca',
     'crop_at',
     'crop_offsets',

@@ -7,7 +7,6 @@ import ml_collections
 
 from research.augment.batch import Batch
 from research.augment.config import SWEEPABLE
-from research.augment.config import validate_augment_config
 from research.augment.mixing import mixup
 from research.augment.photometric import brightness_contrast
 from research.augment.photometric import pca_lighting
@@ -45,7 +44,6 @@ def make_augment(cfg: ml_collections.ConfigDict, *, num_classes: int,
     pca: (eigvals, eigvecs) from `channel_pca(x_train)`, needed when
       `pca_lighting` > 0.
   """
-  validate_augment_config(cfg, image_shape=image_shape)
   if cfg.pca_lighting > 0 and pca is None:
     raise ConfigError(
         f'augment.pca_lighting: {cfg.pca_lighting} needs the training '

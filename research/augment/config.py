@@ -6,6 +6,7 @@ from typing import Any
 import ml_collections
 import numpy as np
 
+from research.config.sections import augment_config as default_augment_config
 from research.errors import ConfigError, check_section_keys
 
 TTA_NAMES = ('none', 'flips', 'crops', 'flips_crops')
@@ -14,20 +15,6 @@ SWEEPABLE = ('mixup_alpha', 'brightness', 'contrast', 'pca_lighting')
 # Keys whose augmentation needs (H, W, C) images, with the value meaning 'off'.
 _IMAGE_ONLY = {'cutout_size': 0, 'crop_padding': 0, 'flip': False,
                'pca_lighting': 0.0, 'tta': 'none'}
-
-
-def default_augment_config() -> ml_collections.ConfigDict:
-  """Every key of the `augment` section, with its default (all off)."""
-  c = ml_collections.ConfigDict()
-  c.mixup_alpha = 0.0  # Beta(alpha, alpha) mixing weight; 0 = off
-  c.cutout_size = 0  # side of the zeroed square, pixels; 0 = off
-  c.crop_padding = 0  # zero padding before a random crop, pixels; 0 = off
-  c.flip = False  # horizontal flip with probability 1/2 (wrong for digits)
-  c.brightness = 0.0  # b ~ U(-brightness, brightness); 0 = off
-  c.contrast = 0.0  # c ~ U(1 - contrast, 1 + contrast), in [0, 1]; 0 = off
-  c.pca_lighting = 0.0  # std of AlexNet's alpha; 0 = off
-  c.tta = 'none'  # test-time views: one of TTA_NAMES
-  return c
 
 
 def _is_real(value: Any) -> bool:
@@ -74,8 +61,14 @@ def validate_augment_config(cfg: ml_collections.ConfigDict, *,
     raise ConfigError(
         f'augment.tta: {cfg.tta!r} must be one of {", ".join(TTA_NAMES)}')
 
-  if image_shape is None:
-    return
+  if image_shape is not None:
+    check_augment_images(cfg, image_shape)
+
+
+def check_augment_images(cfg: ml_collections.ConfigDict,
+                         image_shape: tuple[int, ...]) -> None:
+  """The checks that need the data: image-only augmentations on vector data,
+  a cutout square or a crop padding larger than the image."""
   image_shape = tuple(image_shape)
   if len(image_shape) != 3:
     for key in _IMAGE_ONLY:

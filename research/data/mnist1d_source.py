@@ -28,7 +28,7 @@ def load_mnist1d() -> RawDataset:
 def _generate() -> tuple[np.ndarray, ...]:
   # Imported here: mnist1d imports matplotlib, slow and needed by no other
   # source.
-  import mnist1d.data  # pylint: disable=g-import-not-at-top
+  import mnist1d.data  # pylint: disable=g-import-not-at-top  (matplotlib: slow)
 
   args = mnist1d.data.get_dataset_args()
   # make_dataset reseeds the global `random` and `np.random` generators; put

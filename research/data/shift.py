@@ -101,7 +101,7 @@ def apply_shift(x: np.ndarray, kind: str, amount: float, seed: int,
     noise = rng.standard_normal(x.shape, dtype=np.float32)
     return x + np.float32(amount * top) * noise
   if kind == 'blur':
-    import scipy.ndimage  # pylint: disable=g-import-not-at-top
+    import scipy.ndimage  # pylint: disable=g-import-not-at-top  (slow; rarely needed)
 
     return scipy.ndimage.gaussian_filter(x, sigma=(0, amount, amount, 0),
                                          mode='constant', cval=0.0)

@@ -27,7 +27,7 @@ def get_builder(name: str, data_dir: str | None) -> Any:
   Raises:
     ConfigError: on `data.name` if TFDS has no dataset of that name.
   """
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top  (seconds to import; only TFDS datasets need it)
 
   try:
     return tfds.builder(name, data_dir=data_dir or None)
@@ -42,7 +42,7 @@ def get_builder(name: str, data_dir: str | None) -> Any:
 
 def prepare_hint(name: str, data_dir: str | None) -> str:
   """How to put a prepared copy where TFDS looks, for error messages."""
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top  (seconds to import; only TFDS datasets need it)
 
   root = data_dir or tfds.core.constants.DATA_DIR  # honours $TFDS_DATA_DIR
   return (f'prepare the TFDS dataset under {root} (on a machine with network '

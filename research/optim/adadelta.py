@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from research.optim.registry import register
+
 
 class ScaleByAdadeltaState(NamedTuple):
   e_g2: optax.Updates  # E[g^2]: the moving average of squared gradients
@@ -68,3 +70,9 @@ def adadelta(learning_rate: optax.ScalarOrSchedule,
   """
   return optax.chain(scale_by_adadelta(decay, eps),
                      optax.scale_by_learning_rate(learning_rate))
+
+
+register('adadelta', adadelta,
+         summary='E = decay E + (1 - decay) g^2; d = sqrt(D + eps) / sqrt(E + eps) g; '
+         'D = decay D + (1 - decay) d^2; p -= lr d (Zeiler: lr 1, decay 0.95, eps 1e-6)',
+         ranges={'decay': '[0, 1)', 'eps': '(0, inf)'})

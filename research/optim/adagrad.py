@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from research.optim.registry import register
+
 
 class ScaleByAdagradState(NamedTuple):
   sum_of_squares: optax.Updates  # G: the running sum of squared gradients
@@ -61,3 +63,7 @@ def adagrad(learning_rate: optax.ScalarOrSchedule,
   """
   return optax.chain(scale_by_adagrad(eps, initial_accumulator),
                      optax.scale_by_learning_rate(learning_rate))
+
+
+register('adagrad', adagrad, summary='G += g^2; p -= lr g / (sqrt(G) + eps)',
+         ranges={'eps': '(0, inf)', 'initial_accumulator': '[0, inf)'})

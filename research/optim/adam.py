@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from research.optim.registry import register
+
 
 class ScaleByAdamState(NamedTuple):
   count: jax.Array  # int32 scalar: the steps taken, for the bias correction
@@ -145,3 +147,9 @@ def nadam(learning_rate: optax.ScalarOrSchedule,
   """
   return optax.chain(scale_by_nadam(b1, b2, eps),
                      optax.scale_by_learning_rate(learning_rate))
+
+
+register('adam', adam, summary='p -= lr m_hat / (sqrt(v_hat) + eps) (Kingma & Ba)',
+         ranges={'b1': '[0, 1)', 'b2': '[0, 1)', 'eps': '(0, inf)'})
+register('nadam', nadam, summary='Adam with Nesterov momentum (Dozat), as optax.nadam',
+         ranges={'b1': '[0, 1)', 'b2': '[0, 1)', 'eps': '(0, inf)'})

@@ -9,7 +9,8 @@ final update.
 import ml_collections
 import optax
 
-from research.errors import ConfigError
+from research.config.sections import optimizer_config
+from research.errors import ConfigError, check_section_keys
 from research.optim import registry
 from research.optim.constraints import max_norm
 from research.optim.masks import weights_mask
@@ -18,32 +19,21 @@ from research.optim.schedules import (build_schedule, scaled_learning_rate,
 from research.optim.weight_decay import decoupled_weight_decay
 
 # Keys of the optimizer section used with every optimizer: the chain around it.
-CHAIN_KEYS = ('name', 'learning_rate', 'schedule', 'reference_batch_size',
-              'grad_clip_norm', 'weight_decay')
+CHAIN_KEYS = ('name', 'learning_rate', 'hparams', 'schedule',
+              'reference_batch_size', 'grad_clip_norm', 'weight_decay')
 
 
-def _defaults() -> ml_collections.ConfigDict:
-  from research.config import base_config  # pylint: disable=g-import-not-at-top
-  return base_config().optimizer
-
-
-def validate_optimizer_config(config: ml_collections.ConfigDict) -> None:
-  entry = registry._entry(config.name)  # pylint: disable=protected-access
+def validate_optimizer_config(config: ml_collections.ConfigDict) -> dict:
+  """Checks the `optimizer` section; returns the optimizer's hyperparameters,
+  those the section does not give at their factory's defaults."""
+  check_section_keys(config, optimizer_config(), 'optimizer')
+  entry = registry.entry(config.name)
   lr = config.learning_rate
   if not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr <= 0:
     raise ConfigError(f'optimizer.learning_rate: {lr!r} must be a number > 0')
-  for key in ('b1', 'b2', 'decay', 'momentum'):
-    if not 0 <= config[key] < 1:
-      raise ConfigError(f'optimizer.{key}: {config[key]} is outside [0, 1)')
-  for key in ('eps',):
-    if config[key] <= 0:
-      raise ConfigError(f'optimizer.{key}: {config[key]} must be > 0')
-  for key in ('initial_accumulator', 'grad_clip_norm', 'weight_decay'):
+  for key in ('grad_clip_norm', 'weight_decay'):
     if config[key] < 0:
       raise ConfigError(f'optimizer.{key}: {config[key]} must be >= 0')
-  for key in ('memory_size',):
-    if config[key] < 1:
-      raise ConfigError(f'optimizer.{key}: {config[key]} must be >= 1')
   if config.reference_batch_size < 0:
     raise ConfigError('optimizer.reference_batch_size: '
                       f'{config.reference_batch_size} must be >= 0 (0 = off)')
@@ -53,15 +43,7 @@ def validate_optimizer_config(config: ml_collections.ConfigDict) -> None:
         f'optimizer.name: {config.name!r} runs its own line search on the loss; '
         'gradient clipping and decoupled weight decay would change the step '
         'it checks. Use regularization.l2 (a penalty in the loss) instead.')
-  # A hyperparameter the chosen optimizer ignores must not silently differ
-  # from its default: that is almost always a mistake in a sweep.
-  defaults = _defaults()
-  used = set(entry.hparams) | set(CHAIN_KEYS)
-  for key in config.keys():
-    if key not in used and config[key] != defaults[key]:
-      raise ConfigError(
-          f'optimizer.{key}: {config.name!r} does not use {key} '
-          f'(it takes learning_rate{"".join(", " + h for h in entry.hparams)})')
+  return entry.resolve(config.hparams.to_dict())
 
 
 def learning_rate_schedule(config: ml_collections.ConfigDict, *,
@@ -91,15 +73,13 @@ def build_optimizer(config: ml_collections.ConfigDict, *,
   """
   opt = config.optimizer
   hparams = hparams or {}
-  entry = registry._entry(opt.name)  # pylint: disable=protected-access
   schedule = learning_rate_schedule(config, steps_per_epoch=steps_per_epoch,
                                     learning_rate=hparams.get('learning_rate'))
   weight_decay = hparams.get('weight_decay', opt.weight_decay)
-  optimizer_hparams = {name: opt[name] for name in entry.hparams}
   parts = []
   if opt.grad_clip_norm:
     parts.append(optax.clip_by_global_norm(opt.grad_clip_norm))
-  parts.append(registry.get(opt.name, schedule, **optimizer_hparams))
+  parts.append(registry.get(opt.name, schedule, **opt.hparams.to_dict()))
   if opt.weight_decay:
     parts.append(decoupled_weight_decay(weight_decay, schedule,
                                         mask=weights_mask))

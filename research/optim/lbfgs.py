@@ -40,6 +40,7 @@ import optax
 from optax import tree_utils as otu
 
 from research.optim.linesearch import wolfe_linesearch
+from research.optim.registry import register
 
 
 class LbfgsState(NamedTuple):
@@ -193,3 +194,11 @@ def lbfgs(learning_rate: float | optax.Schedule = 1.0, memory_size: int = 10,
     return step, new_state
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+register('lbfgs', lbfgs,
+         summary='two-loop recursion over m pairs, strong-Wolfe line search on '
+         'value_fn; lr = first trial step',
+         needs_value_fn=True,
+         ranges={'memory_size': '[1, inf)', 'max_linesearch_steps': '[1, inf)',
+                 'c1': '(0, 1)', 'c2': '(0, 1)', 'curvature_eps': '(0, inf)'})

@@ -5,6 +5,8 @@ from typing import NamedTuple
 import jax
 import optax
 
+from research.optim.registry import register
+
 
 class ScaleByHeavyBallState(NamedTuple):
   velocity: optax.Updates  # in gradient units; the learning rate comes after
@@ -85,3 +87,9 @@ def nesterov(learning_rate: optax.ScalarOrSchedule,
   The same as `momentum(learning_rate, momentum, nesterov=True)`.
   """
   return _chain(learning_rate, momentum, True)
+
+
+register('momentum', momentum, summary='v = mu v + g; p -= lr v',
+         ranges={'momentum': '[0, 1)'})
+register('nesterov', nesterov, summary='v = mu v + g; p -= lr (g + mu v)',
+         ranges={'momentum': '[0, 1)'})

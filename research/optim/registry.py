@@ -1,73 +1,145 @@
-"""Optimizers by name, each entry carrying the hyperparameters it takes.
+"""Optimizers by name. An optimizer registers itself, in its own file:
 
-Every optimizer is returned as a `GradientTransformationExtraArgs`, so the train
-step can always pass `value`, `grad` and `value_fn` (line-search methods need
-them; the others ignore them).
+    register('lion', lion, summary='sign of an interpolated momentum',
+             ranges={'b1': '[0, 1)', 'b2': '[0, 1)'})
+
+Its hyperparameters are the arguments of its factory after `learning_rate`
+that have a JSON scalar default (bool, int, float or str); their defaults are
+the factory's. A run's config holds them under `optimizer.hparams`. Every
+optimizer is returned as a `GradientTransformationExtraArgs`, so the train step
+can always pass `value`, `grad` and `value_fn` (line searches need them).
 """
 
 import dataclasses
 import inspect
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import optax
 
 from research.errors import ConfigError
-from research.optim.adadelta import adadelta
-from research.optim.adagrad import adagrad
-from research.optim.adam import adam, nadam
-from research.optim.lbfgs import lbfgs
-from research.optim.momentum import momentum, nesterov
-from research.optim.rmsprop import rmsprop
-from research.optim.sgd import sgd
+
+_SCALARS = (bool, int, float, str)
+
+
+@dataclasses.dataclass(frozen=True)
+class Interval:
+  """A range of valid values, written as '[0, 1)', '(0, inf)', '[1, inf)'."""
+  low: float
+  high: float
+  low_closed: bool
+  high_closed: bool
+
+  @classmethod
+  def parse(cls, text: str) -> 'Interval':
+    text = text.strip()
+    if len(text) < 5 or text[0] not in '[(' or text[-1] not in '])' or (
+        ',' not in text):
+      raise ValueError(f'{text!r} is not an interval such as [0, 1)')
+    low, high = (float(part) for part in text[1:-1].split(','))
+    return cls(low, high, text[0] == '[', text[-1] == ']')
+
+  def __contains__(self, value: float) -> bool:
+    above = value >= self.low if self.low_closed else value > self.low
+    below = value <= self.high if self.high_closed else value < self.high
+    return above and below and not math.isnan(value)
+
+  def __str__(self) -> str:
+    def bound(x):
+      return 'inf' if x == math.inf else '-inf' if x == -math.inf else f'{x:g}'
+    return (f'{"[" if self.low_closed else "("}{bound(self.low)}, '
+            f'{bound(self.high)}{"]" if self.high_closed else ")"}')
 
 
 @dataclasses.dataclass(frozen=True)
 class OptimizerEntry:
+  name: str
   factory: Callable[..., optax.GradientTransformation]
-  hparams: tuple[str, ...]  # names it takes besides learning_rate
   summary: str
   # True when `update` needs `value_fn` (and `value`, `grad`): line searches.
   needs_value_fn: bool = False
+  ranges: Mapping[str, Interval] = dataclasses.field(default_factory=dict)
 
   @property
   def defaults(self) -> dict[str, Any]:
-    """The factory's default for each of `hparams`, read from its signature."""
+    """{hyperparameter: default}, read from the factory's signature."""
     params = inspect.signature(self.factory).parameters
-    return {name: params[name].default for name in self.hparams}
+    return {name: p.default for name, p in params.items()
+            if name != 'learning_rate' and isinstance(p.default, _SCALARS)}
+
+  @property
+  def hparams(self) -> tuple[str, ...]:
+    return tuple(self.defaults)
+
+  def takes(self) -> str:
+    return ', '.join(['learning_rate', *self.hparams])
+
+  def resolve(self, given: Mapping[str, Any], prefix: str = 'optimizer.hparams'
+             ) -> dict[str, Any]:
+    """Every hyperparameter: `given` over the defaults, each checked against
+    its default's type and its range; a ConfigError names the key."""
+    defaults = self.defaults
+    values = dict(defaults)
+    for key, value in given.items():
+      if key not in defaults:
+        raise ConfigError(f'{prefix}.{key}: {self.name!r} takes no {key}; it '
+                          f'takes {self.takes()}')
+      default = defaults[key]
+      if isinstance(default, bool) != isinstance(value, bool) or not (
+          isinstance(value, type(default))
+          or isinstance(default, float) and isinstance(value, int)):
+        raise ConfigError(f'{prefix}.{key}: {value!r} must be a '
+                          f'{type(default).__name__} (default {default!r})')
+      values[key] = float(value) if isinstance(default, float) else value
+    for key, interval in self.ranges.items():
+      if values[key] not in interval:
+        raise ConfigError(f'{prefix}.{key}: {values[key]!r} is outside '
+                          f'{interval} for {self.name!r}')
+    return values
 
 
-REGISTRY: dict[str, OptimizerEntry] = {
-    'sgd': OptimizerEntry(sgd, (), 'p -= lr g'),
-    'momentum': OptimizerEntry(momentum, ('momentum', 'nesterov'),
-                               'v = mu v + g; p -= lr v'),
-    'nesterov': OptimizerEntry(nesterov, ('momentum',),
-                               'v = mu v + g; p -= lr (g + mu v)'),
-    'adagrad': OptimizerEntry(adagrad, ('eps', 'initial_accumulator'),
-                              'G += g^2; p -= lr g / (sqrt(G) + eps)'),
-    'adadelta': OptimizerEntry(adadelta, ('decay', 'eps'),
-                               'E = decay E + (1 - decay) g^2; d = sqrt(D + eps) / '
-                               'sqrt(E + eps) g; D = decay D + (1 - decay) d^2; '
-                               'p -= lr d (Zeiler: lr 1, decay 0.95, eps 1e-6)'),
-    'rmsprop': OptimizerEntry(rmsprop, ('decay', 'eps'),
-                              'E = decay E + (1 - decay) g^2; '
-                              'p -= lr g / (sqrt(E) + eps)'),
-    'adam': OptimizerEntry(adam, ('b1', 'b2', 'eps', 'bias_correction'),
-                           'p -= lr m_hat / (sqrt(v_hat) + eps) (Kingma & Ba)'),
-    'nadam': OptimizerEntry(nadam, ('b1', 'b2', 'eps'),
-                            'Adam with Nesterov momentum (Dozat), as optax.nadam'),
-    'lbfgs': OptimizerEntry(lbfgs, ('memory_size',),
-                            'two-loop recursion over m pairs, strong-Wolfe line '
-                            'search on value_fn; lr = first trial step',
-                            needs_value_fn=True),
-}
+REGISTRY: dict[str, OptimizerEntry] = {}
+
+
+def register(name: str, factory: Callable[..., optax.GradientTransformation],
+             *, summary: str = '', needs_value_fn: bool = False,
+             ranges: Mapping[str, str] | None = None):
+  """Registers `factory(learning_rate, **hparams)` as optimizer `name`.
+
+  `ranges` ({hyperparameter: '[0, 1)'}) are checked when a config is
+  resolved. Returns the factory, so it also works as a decorator's body.
+  """
+  params = inspect.signature(factory).parameters
+  if 'learning_rate' not in params:
+    raise TypeError(f'optimizer {name!r}: its factory must take learning_rate')
+  required = [p for p, v in params.items() if p != 'learning_rate'
+              and v.default is inspect.Parameter.empty
+              and v.kind not in (v.VAR_POSITIONAL, v.VAR_KEYWORD)]
+  if required:
+    raise TypeError(f'optimizer {name!r}: {required} need defaults (a config '
+                    'gives only the hyperparameters it changes)')
+  entry = OptimizerEntry(name, factory, summary, needs_value_fn,
+                         {k: Interval.parse(v) for k, v in (ranges or {}).items()})
+  unknown = set(entry.ranges) - set(entry.hparams)
+  if unknown:
+    raise TypeError(f'optimizer {name!r}: ranges for {sorted(unknown)}, which '
+                    f'are not among its hyperparameters {entry.hparams}')
+  existing = REGISTRY.get(name)
+  # A module imported again (reload, `python -m`) registers the same factory.
+  if existing is not None and (existing.factory.__qualname__, existing.factory.__module__) != (
+      factory.__qualname__, factory.__module__):
+    raise ValueError(f'optimizer {name!r} is already registered '
+                     f'({existing.factory.__module__}.{existing.factory.__qualname__})')
+  REGISTRY[name] = entry
+  return factory
 
 
 def names() -> list[str]:
   return sorted(REGISTRY)
 
 
-def _entry(name: str) -> OptimizerEntry:
+def entry(name: str) -> OptimizerEntry:
   if name not in REGISTRY:
     raise ConfigError(f'optimizer.name: unknown optimizer {name!r}; '
                       f'known: {", ".join(names())}')
@@ -77,10 +149,9 @@ def _entry(name: str) -> OptimizerEntry:
 def get(name: str, learning_rate: optax.ScalarOrSchedule,
         **hparams) -> optax.GradientTransformationExtraArgs:
   """The optimizer `name` with the given hyperparameters (others at default)."""
-  entry = _entry(name)
-  unknown = set(hparams) - set(entry.hparams)
-  if unknown:
-    raise ConfigError(
-        f'optimizer {name!r} takes no {sorted(unknown)}; it takes learning_rate'
-        f'{"".join(", " + h for h in entry.hparams)}')
-  return optax.with_extra_args_support(entry.factory(learning_rate, **hparams))
+  known = entry(name)
+  unknown = set(hparams) - set(known.hparams)
+  if unknown:  # values may be arrays here: only the names are checked
+    raise ConfigError(f'optimizer {name!r} takes no {sorted(unknown)}; it '
+                      f'takes {known.takes()}')
+  return optax.with_extra_args_support(known.factory(learning_rate, **hparams))

@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from research.optim.registry import register
+
 
 class ScaleByRmsState(NamedTuple):
   nu: optax.Updates  # E[g^2]: the moving average of squared gradients
@@ -59,3 +61,8 @@ def rmsprop(learning_rate: optax.ScalarOrSchedule,
   """
   return optax.chain(scale_by_rms(decay, eps),
                      optax.scale_by_learning_rate(learning_rate))
+
+
+register('rmsprop', rmsprop,
+         summary='E = decay E + (1 - decay) g^2; p -= lr g / (sqrt(E) + eps)',
+         ranges={'decay': '[0, 1)', 'eps': '(0, inf)'})

@@ -40,6 +40,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from research.config.sections import schedule_config as default_schedule_config
 from research.errors import ConfigError, check_section_keys
 
 SCHEDULES = ('constant', 'step', 'cosine', 'linear', 'inverse_sqrt', 'sgdr')
@@ -59,20 +60,6 @@ _WARMUP_KEYS = ('warmup_epochs', 'warmup_init_fraction')
 # Decay schedules end at the run's end, so warmup must leave them a step.
 _DECAYING = ('cosine', 'linear', 'sgdr')
 _MAX_SGDR_PERIODS = 1000
-
-
-def default_schedule_config() -> ml_collections.ConfigDict:
-  """Every key of the `optimizer.schedule` section, with its default."""
-  c = ml_collections.ConfigDict()
-  c.name = 'constant'  # one of SCHEDULES
-  c.warmup_epochs = 0.0  # linear warmup before the schedule; fractions allowed
-  c.warmup_init_fraction = 0.0  # warmup starts at this fraction of the lr
-  c.step_epochs = ()  # step: epochs (from the run's start) at which lr *= gamma
-  c.gamma = 0.1
-  c.final_fraction = 0.0  # cosine, linear, sgdr: the lr at the end / the peak
-  c.sgdr_period_epochs = 10.0  # sgdr: first period T0
-  c.sgdr_period_mult = 2.0  # sgdr: each period is this times the previous
-  return c
 
 
 # --------------------------------------------------------------------------
@@ -216,11 +203,12 @@ def build_schedule(schedule_config: ml_collections.ConfigDict,
   an `optax.Schedule`. `learning_rate` may be a jax array (a swept
   hyperparameter, traced under `vmap`): it only multiplies m.
 
+  The section was checked when the run's config was resolved
+  (`validate_schedule_config`).
+
   Raises:
-    ConfigError: for a bad config, or warmup that leaves a decaying schedule
-      no steps.
+    ConfigError: for warmup that leaves a decaying schedule no steps.
   """
-  validate_schedule_config(schedule_config)
   c = schedule_config
   if steps_per_epoch < 1 or num_epochs < 1:
     raise ValueError(f'steps_per_epoch={steps_per_epoch} and num_epochs='

@@ -2,6 +2,8 @@
 
 import optax
 
+from research.optim.registry import register
+
 
 def sgd(learning_rate: optax.ScalarOrSchedule
        ) -> optax.GradientTransformationExtraArgs:
@@ -19,3 +21,6 @@ def sgd(learning_rate: optax.ScalarOrSchedule
     tuple state and returns the same transformation type.
   """
   return optax.chain(optax.scale_by_learning_rate(learning_rate))
+
+
+register('sgd', sgd, summary='p -= lr g')

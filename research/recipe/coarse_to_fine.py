@@ -31,6 +31,7 @@ from research.search import Axis, Discrete, LogUniform, Point
 from research.tracking import MemoryLogger
 from research.train.hparams import TRACED
 from research.train.population import train_population
+from research.train.resolve import config_hash
 
 DEFAULT_MARGIN = 0.1
 
@@ -207,7 +208,7 @@ def train_round(config: ml_collections.ConfigDict, points: Sequence[Point], *,
   directory = pathlib.Path(directory)
   base = short_run_config(config, epochs)
   configs = [config_lib.merge(base, point) for point in points]
-  run_dirs = [directory / f'{i:02d}-{config_lib.config_hash(c)}'
+  run_dirs = [directory / f'{i:02d}-{config_hash(c)}'
               for i, c in enumerate(configs)]
   return train_population(
       configs, run_dirs=run_dirs,

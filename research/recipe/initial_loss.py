@@ -19,13 +19,13 @@ import ml_collections
 import numpy as np
 from flax import linen as nn
 
-from research import config as config_lib
 from research import losses
 from research.errors import ConfigError
 from research.parallel import Parallel
 from research.penalties import penalty_fn
 from research.train.hparams import initial_hparams
 from research.train.loop import build
+from research.train.resolve import resolve
 from research.train.state import TrainState, create_train_state
 from research.train.steps import make_eval_step
 
@@ -160,7 +160,7 @@ def check_initial_loss(config: ml_collections.ConfigDict, *,
   if isinstance(num_batches, bool) or not isinstance(num_batches, int) or (
       num_batches < 1):
     raise ConfigError(f'num_batches: {num_batches!r} must be an integer >= 1')
-  config_lib.validate(config)
+  config = resolve(config)
   parts = build(config, Parallel('jit'))
   dataset, size = parts.dataset, config.train.batch_size
   state = create_train_state(config.seed, parts.model, parts.tx,

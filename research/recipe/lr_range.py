@@ -28,7 +28,6 @@ import ml_collections
 import numpy as np
 import scipy.signal
 
-from research import config as config_lib
 from research import losses
 from research.errors import ConfigError
 from research.optim import optimizer_for
@@ -38,6 +37,7 @@ from research.penalties import penalty_fn
 from research.train.epoch import epoch_batch_indices
 from research.train.hparams import initial_hparams
 from research.train.loop import build, build_augment
+from research.train.resolve import resolve
 from research.train.state import create_train_state
 from research.train.steps import make_train_step
 
@@ -228,7 +228,7 @@ def lr_range_test(config: ml_collections.ConfigDict, *, lr_min: float = 1e-6,
   _check_divergence_factor(divergence_factor)
   _check_rule(rule)
   config = range_test_config(config)
-  config_lib.validate(config)
+  config = resolve(config)
   parts = build(config, Parallel('jit'))
   dataset = parts.dataset
   train_step = make_train_step(
@@ -301,7 +301,7 @@ def plot_lr_range(result: LRRangeResult, path: str | pathlib.Path,
   """Loss against learning rate (log x): raw and smoothed, the minimum, the
   steepest descent and the suggestion marked."""
   from research import plots  # pylint: disable=g-import-not-at-top  (matplotlib)
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top  (after research.plots picks the headless backend)
 
   lrs = np.asarray(result.learning_rates)
   raw, smoothed = np.asarray(result.losses), np.asarray(result.smoothed)

@@ -25,6 +25,7 @@ from research.penalties import default_penalty_config
 from research.train.epoch import make_evaluate, make_train_epoch
 from research.train.hparams import initial_hparams
 from research.train.loop import build
+from research.train.resolve import resolve
 from research.train.state import create_train_state
 from research.train.steps import make_eval_step, make_train_step
 
@@ -90,7 +91,7 @@ def overfit_batches(config: ml_collections.ConfigDict, *, num_batches: int = 1,
   if learning_rate is not None and not learning_rate >= 0:
     raise ConfigError(f'learning_rate: {learning_rate!r} must be >= 0')
   config = overfit_config(config)
-  config_lib.validate(config)
+  config = resolve(config)
   parts = build(config, Parallel('jit'))
   size = config.train.batch_size
   n = num_batches * size

@@ -46,7 +46,7 @@ def environment_info() -> dict[str, Any]:
 
 def _jax_info() -> dict[str, Any]:
   try:
-    import jax  # pylint: disable=g-import-not-at-top
+    import jax  # pylint: disable=g-import-not-at-top  (the CLI reads records without JAX)
     devices = jax.devices()
     return {
         'jax_backend': jax.default_backend(),

@@ -149,7 +149,7 @@ class WandbLogger:
 
   @staticmethod
   def _init(mode: str, init_kwargs: dict[str, Any]):
-    import wandb  # pylint: disable=g-import-not-at-top
+    import wandb  # pylint: disable=g-import-not-at-top  (seconds to import; only a W&B run needs it)
 
     git_root = environment.git_root()
     settings = wandb.Settings(

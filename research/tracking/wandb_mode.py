@@ -52,7 +52,7 @@ def base_url() -> str:
   if env_url := os.environ.get('WANDB_BASE_URL'):
     return env_url
   try:
-    from wandb.sdk.lib import urls  # pylint: disable=g-import-not-at-top
+    from wandb.sdk.lib import urls  # pylint: disable=g-import-not-at-top  (wandb: seconds to import)
     return urls.DEFAULT_BASE_URL
   except Exception:  # pylint: disable=broad-except
     return FALLBACK_BASE_URL
@@ -62,7 +62,7 @@ def _netrc_hosts(url: str) -> set[str]:
   """Hosts whose netrc entry wandb accepts for `url` (its own rule)."""
   urls_to_check = [url]
   try:
-    from wandb.sdk.lib import urls  # pylint: disable=g-import-not-at-top
+    from wandb.sdk.lib import urls  # pylint: disable=g-import-not-at-top  (wandb: seconds to import)
     urls_to_check.append(urls.forge_upstream_url(url))
   except Exception:  # pylint: disable=broad-except
     pass

@@ -95,7 +95,7 @@ def read_offline_run(path: str | os.PathLike, wait_s: float = 0.0) -> dict[str, 
 
 def _read_file(path: pathlib.Path) -> dict[str, Any]:
   """One `.wandb` file; '_start' orders several files of a resumed run."""
-  from wandb.proto import wandb_internal_pb2  # pylint: disable=g-import-not-at-top
+  from wandb.proto import wandb_internal_pb2  # pylint: disable=g-import-not-at-top  (wandb: seconds to import)
 
   config, history, summary = {}, [], {}
   run_id, start = None, (float('inf'), str(path))
@@ -145,7 +145,7 @@ def _apply(target: dict[str, Any], updates, removals) -> None:
 
 def _is_complete(path: pathlib.Path) -> bool:
   """Whether W&B has written the file's closing `exit` record yet."""
-  from wandb.proto import wandb_internal_pb2  # pylint: disable=g-import-not-at-top
+  from wandb.proto import wandb_internal_pb2  # pylint: disable=g-import-not-at-top  (wandb: seconds to import)
 
   with warnings.catch_warnings():  # A file being written looks torn.
     warnings.simplefilter('ignore')

@@ -26,7 +26,8 @@ from research.train.hparams import initial_hparams
 from research.train.epoch import (make_evaluate, make_predict, make_train_epoch,
                                   steps_per_epoch)
 from research.train.interrupt import stop_on_signals
-from research.train.restore import check_init_from, load_trained
+from research.train.restore import load_trained
+from research.train.teachers import teacher_targets
 from research.train.state import TrainState, create_train_state
 from research.train.steps import (make_eval_step, make_predict_step,
                                   make_train_step)
@@ -39,9 +40,9 @@ REPORTED_SPLITS = ('test', 'dev')
 
 def check_against_data(config: ml_collections.ConfigDict,
                        dataset: Dataset) -> None:
-  """The checks that need the data's size, still before anything compiles."""
-  augment.validate_augment_config(config.augment,
-                                  image_shape=dataset.x_train.shape[1:])
+  """The checks that need the data's shapes and size (the config was checked
+  before it loaded), still before anything compiles."""
+  augment.check_augment_images(config.augment, dataset.x_train.shape[1:])
   n = len(dataset.x_train)
   if config.train.batching != 'full' and config.train.batch_size > n:
     raise ConfigError(
@@ -97,10 +98,6 @@ def build(config: ml_collections.ConfigDict, parallel: Parallel) -> Parts:
   `config` under `parallel` (one run, or a population under 'vmap')."""
   cfg = config.train
   teachers = distillation.teacher_dirs(config.distill.teacher)
-  if teachers:  # before the data loads: the teachers' JSON files only
-    distillation.check_teachers(teachers, config.data)
-  if config.train.init_from:  # also before the data loads
-    check_init_from(config)
   dataset = load_dataset(config.data)
   check_against_data(config, dataset)
   parallel.check_batch_size(cfg.batch_size)
@@ -114,7 +111,7 @@ def build(config: ml_collections.ConfigDict, parallel: Parallel) -> Parts:
   # hard labels); evaluation keeps the int labels and the plain loss.
   train_targets, train_loss_fn = dataset.y_train, loss_fn
   if teachers:
-    train_targets = distillation.teacher_targets(
+    train_targets = teacher_targets(
         teachers, dataset, config.distill.temperature)
     train_loss_fn = distillation.make_loss(config.distill.temperature,
                                            config.distill.alpha)
@@ -404,8 +401,4 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
                  if r['epoch'] == monitor.best_epoch), {})
     extra['best'] = {'monitor': cfg.monitor, **best}
   return summarize(status, extra)
-
-
-def is_finished(summary: dict | None) -> bool:
-  return bool(summary) and summary.get('status') in ('done', 'early_stopped')
 

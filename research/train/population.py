@@ -14,6 +14,7 @@ member summaries are written when the population ends.
 
 import dataclasses
 import hashlib
+import json
 import pathlib
 import time
 from collections.abc import Sequence
@@ -32,8 +33,10 @@ from research.train.checkpointing import Checkpointer
 from research.train.early_stopping import Monitor
 from research.train.hparams import TRACED
 from research.train.interrupt import stop_on_signals
+from research.train import runner
 from research.train.loop import (REPORTED_SPLITS, build, initial_state,
                                  prediction_reports)
+from research.train.resolve import overrides, resolve
 
 # Config keys whose values may differ inside a population.
 ARRAY_KEYS = ('seed',) + tuple(TRACED.values())
@@ -43,29 +46,19 @@ def group_key(config: ml_collections.ConfigDict) -> str:
   """Configs with equal keys can train as one population: equal once the array
   hyperparameters are blanked, and zero in the same places (a zero strength is
   static: no noise drawn, no decay term)."""
-  blanked = config.to_dict()
-  blanked['seed'] = None
+  changed = overrides(config)
+  changed.pop('seed', None)
   for key in TRACED.values():
-    section, name = key.split('.')
-    blanked[section][name] = 'array' if blanked[section][name] else 0
-  return config_lib.config_hash(blanked)
+    if key in changed:
+      changed[key] = 'array' if changed[key] else 0
+  text = json.dumps(changed, sort_keys=True, default=list)
+  return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
 def _differing_keys(a: ml_collections.ConfigDict,
                     b: ml_collections.ConfigDict) -> list[str]:
-  flat_a, flat_b = _flatten(a.to_dict()), _flatten(b.to_dict())
-  return sorted(k for k in flat_a if flat_a[k] != flat_b.get(k)
-                and k.split('.')[0] not in ('tracking', 'parallel'))
-
-
-def _flatten(d: dict, prefix: str = '') -> dict:
-  out = {}
-  for k, v in d.items():
-    if isinstance(v, dict):
-      out.update(_flatten(v, f'{prefix}{k}.'))
-    else:
-      out[f'{prefix}{k}'] = v
-  return out
+  return sorted(k for k in config_lib.differences(b, a)
+                if k.split('.')[0] not in config_lib.PRESENTATION_SECTIONS)
 
 
 def default_population_dir(configs: Sequence[ml_collections.ConfigDict],
@@ -116,13 +109,11 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], *,
     epoch_end_hook: called as hook(epoch, stacked state) after each epoch is
       logged, before its checkpoint (as in `research.train.train`).
   """
-  from research.train import runner  # pylint: disable=g-import-not-at-top
   started = time.perf_counter()
   compilation_cache.enable()
   if not configs:
     return []
-  for c in configs:
-    config_lib.validate(c)
+  configs = [resolve(c) for c in configs]
   first = configs[0]
   for c in configs[1:]:
     if group_key(c) != group_key(first):

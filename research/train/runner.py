@@ -14,16 +14,18 @@ import ml_collections
 from jax.experimental import multihost_utils
 
 from research import compilation_cache
-from research import config as config_lib
 from research import distributed
+from research.runs import is_finished
 from research.tracking import MultiLogger, RunDir, WandbLogger
-from research.train.loop import is_finished, train
+from research.train.loop import train
+from research.train.resolve import config_hash, resolve
 
 
 def default_run_dir(config: ml_collections.ConfigDict) -> pathlib.Path:
+  """<tracking.output_dir>/<experiment>/seed<k>-<hash of its overrides>."""
   name = config.experiment or 'run'
   return (pathlib.Path(config.tracking.output_dir) / name /
-          f'seed{config.seed}-{config_lib.config_hash(config)}')
+          f'seed{config.seed}-{config_hash(config)}')
 
 
 def clear_run_dir(run_dir: RunDir) -> None:
@@ -55,9 +57,10 @@ def _sync(name: str) -> None:
 def run(config: ml_collections.ConfigDict, *,
         workdir: str | pathlib.Path | None = None, restart: bool = False,
         epoch_end_hook=None) -> dict:
-  """Validates `config`, then trains it in its run directory; returns the
-  summary. A finished run is not trained again unless `restart`."""
-  config_lib.validate(config)
+  """Resolves `config` (unless it is already), then trains it in its run
+  directory; returns the summary. A finished run is not trained again unless
+  `restart`."""
+  config = resolve(config)
   compilation_cache.enable()
   # Joins the other processes of a multi-host run (a no-op for one process);
   # before anything else asks JAX for its devices.
@@ -71,8 +74,7 @@ def run(config: ml_collections.ConfigDict, *,
   _sync('run directory ready')  # nobody reads a summary being deleted
   # The config first: a finished run of another config is not this run.
   written = run_dir.read_config()
-  if written is not None and (config_lib.config_hash(written)
-                              != config_lib.config_hash(config)):
+  if written is not None and config_hash(written) != config_hash(config):
     raise ValueError(
         f'{run_dir.path} holds a run of a different config; choose another '
         'directory or pass --restart to replace it')

@@ -1,0 +1,207 @@
+"""Every section of a run's config with its defaults, and the vocabulary its
+validators share.
+
+Each section belongs to the component it configures, which validates it
+(`research.train.resolve` calls them in one pass). The defaults live here, in
+a module that imports neither JAX nor the components, so that listing the
+experiments, reading a config or refusing a bad key stays fast. The
+optimizer's own hyperparameters are not here: `optimizer.hparams` is filled
+from the chosen factory's signature when the config is resolved.
+"""
+
+import ml_collections
+
+from research.data.config import default_data_config
+
+PARALLEL_MODES = ('jit', 'sharded', 'pmap', 'vmap')
+MONITOR_MODES = ('max', 'min')
+BATCHINGS = ('epoch', 'full', 'fixed')
+MONITOR_SPLITS = ('train', 'dev')
+MONITOR_METRICS = ('loss', 'accuracy')
+WANDB_MODES = ('auto', 'online', 'offline', 'disabled')
+# Keys that change where and how a run is reported or spread over devices, not
+# what it computes (every parallel mode gives the same result up to float
+# rounding): they are not part of a run's identity, so a run started on one
+# device can resume on eight.
+PRESENTATION_SECTIONS = ('tracking', 'parallel')
+# A key whose value selects what a section means: changing it resets that
+# section (an optimizer's hyperparameters belong to that optimizer alone).
+SELECTORS = {'optimizer.name': 'optimizer.hparams'}
+
+
+def model_config() -> ml_collections.ConfigDict:
+  """research.models.MLP's section."""
+  c = ml_collections.ConfigDict()
+  c.hidden = (100,)
+  c.activation = 'relu'
+  c.init = 'lecun_normal'
+  c.init_std = 0.0  # 0 -> the initializer's own default
+  c.batchnorm = 'none'  # none | before | after the activation
+  c.bn_momentum = 0.9
+  c.bn_epsilon = 1e-5
+  c.dropout = 0.0
+  c.input_dropout = 0.0
+  c.residual = False
+  c.dropconnect = 0.0  # rate of dropped hidden weights (Wan et al.)
+  c.stochastic_depth = 0.0  # drop rate of residual blocks (Huang et al.)
+  c.maxout_pieces = 1  # > 1: maxout units of that many pieces
+  # Mixed precision: 'bfloat16' computes the layers in bfloat16 while the
+  # parameters, the optimizer and the loss stay float32.
+  c.compute_dtype = 'float32'
+  return c
+
+
+def augment_config() -> ml_collections.ConfigDict:
+  """research.augment's section: every stage off."""
+  c = ml_collections.ConfigDict()
+  c.mixup_alpha = 0.0  # Beta(alpha, alpha) mixing weight; 0 = off
+  c.cutout_size = 0  # side of the zeroed square, pixels; 0 = off
+  c.crop_padding = 0  # zero padding before a random crop, pixels; 0 = off
+  c.flip = False  # horizontal flip with probability 1/2 (wrong for digits)
+  c.brightness = 0.0  # b ~ U(-brightness, brightness); 0 = off
+  c.contrast = 0.0  # c ~ U(1 - contrast, 1 + contrast), in [0, 1]; 0 = off
+  c.pca_lighting = 0.0  # std of AlexNet's alpha; 0 = off
+  c.tta = 'none'  # test-time views: none | flips | crops | flips_crops
+  return c
+
+
+def loss_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.name = 'cross_entropy'  # a research.losses name
+  return c
+
+
+def schedule_config() -> ml_collections.ConfigDict:
+  """research.optim.schedules' section (`optimizer.schedule`)."""
+  c = ml_collections.ConfigDict()
+  c.name = 'constant'  # one of research.optim.schedules.SCHEDULES
+  c.warmup_epochs = 0.0  # linear warmup before the schedule; fractions allowed
+  c.warmup_init_fraction = 0.0  # warmup starts at this fraction of the lr
+  c.step_epochs = ()  # step: epochs (from the run's start) at which lr *= gamma
+  c.gamma = 0.1
+  c.final_fraction = 0.0  # cosine, linear, sgdr: the lr at the end / the peak
+  c.sgdr_period_epochs = 10.0  # sgdr: first period T0
+  c.sgdr_period_mult = 2.0  # sgdr: each period is this times the previous
+  return c
+
+
+def optimizer_config() -> ml_collections.ConfigDict:
+  """research.optim.build's section: the optimizer and the chain around it."""
+  c = ml_collections.ConfigDict()
+  c.name = 'adam'  # a research.optim registry name
+  c.learning_rate = 1e-3
+  # The optimizer's own hyperparameters, by the names of its factory's
+  # arguments; those not given take the factory's defaults when the config
+  # is resolved. Changing `name` empties it.
+  c.hparams = ml_collections.ConfigDict()
+  c.schedule = schedule_config()
+  c.reference_batch_size = 0  # linear scaling rule: lr * batch / this; 0 = off
+  c.grad_clip_norm = 0.0  # clip by global norm; 0 = off
+  c.weight_decay = 0.0  # decoupled, weights only (not biases, not BatchNorm)
+  return c
+
+
+def regularization_config() -> ml_collections.ConfigDict:
+  """research.penalties' section: penalties on the weights, all off."""
+  c = ml_collections.ConfigDict()
+  c.l2 = 0.0  # coefficient of 1/2 ||W||^2
+  c.l1 = 0.0  # coefficient of ||W||_1; with l2 set too, the elastic net
+  c.weight_elimination = 0.0  # coefficient of the Weigend et al. penalty
+  c.weight_elimination_scale = 1.0  # its w0
+  c.max_norm = 0.0  # c of the max-norm constraint (optim.constraints); 0 = off
+  return c
+
+
+def train_config() -> ml_collections.ConfigDict:
+  """The training loop's section (research.train)."""
+  c = ml_collections.ConfigDict()
+  c.batch_size = 128
+  c.num_epochs = 10
+  c.shuffle = True  # False: batches in order, as the MNIST-1D notebooks
+  # 'epoch': minibatches covering the training split each epoch; 'full': every
+  # step sees the whole training split; 'fixed': every step sees the same first
+  # batch_size examples. In 'full' and 'fixed' an epoch is one step.
+  c.batching = 'epoch'
+  # How evaluation normalizes with BatchNorm: its running statistics, or the
+  # statistics of each evaluated chunk of train.eval_batch_size examples.
+  c.bn_eval = 'running'
+  c.eval_every_epochs = 1
+  c.eval_batch_size = 1000
+  c.checkpoint_every_epochs = 1
+  c.keep_checkpoints = 2  # >= 2, so a corrupt latest has a fallback
+  # The metric that picks the best checkpoint and drives early stopping.
+  c.monitor = 'dev/accuracy'
+  c.monitor_mode = 'max'
+  c.patience = 0  # epochs without improvement before stopping; 0 = off
+  c.min_delta = 0.0
+  # '' = start from the seed's initialization; else a run directory: start
+  # from its latest params, batch_stats (and pruning masks), with a fresh
+  # optimizer at step 0 (fine-tuning, e.g. after pruning).
+  c.init_from = ''
+  return c
+
+
+def prune_config() -> ml_collections.ConfigDict:
+  """research.pruning's section: magnitude pruning at the start of the run."""
+  c = ml_collections.ConfigDict()
+  c.sparsity = 0.0  # fraction of the kernels' weights set to zero; 0 = off
+  c.scope = 'global'  # one threshold over every kernel, or the fraction per kernel
+  return c
+
+
+def distill_config() -> ml_collections.ConfigDict:
+  """research.distillation's section: the student's training loss mixes the
+  teacher's distribution softened at `temperature` (weight `alpha`, scaled by
+  T^2) with the hard labels (weight 1 - alpha)."""
+  c = ml_collections.ConfigDict()
+  c.teacher = ''  # '' = off; a run directory, or several (commas): an ensemble
+  c.temperature = 4.0
+  c.alpha = 0.9
+  return c
+
+
+def parallel_config() -> ml_collections.ConfigDict:
+  """research.parallel's section: how one step is compiled. 'jit' on one
+  device, 'sharded' (jit with the batch split over devices by a
+  NamedSharding), 'pmap' (a replica per device), 'vmap' (a population of runs
+  as one program: set by `research sweep --launcher population`)."""
+  c = ml_collections.ConfigDict()
+  c.mode = 'jit'
+  c.num_devices = 0  # sharded / pmap: the first N devices; 0 = all
+  # Multi-host (jax.distributed): '' = from SLURM's environment when the job
+  # has several tasks, else one process. Or host:port of process 0, with
+  # num_processes and process_id set for each process.
+  c.coordinator_address = ''
+  c.num_processes = 0
+  c.process_id = -1
+  return c
+
+
+def tracking_config() -> ml_collections.ConfigDict:
+  """research.tracking's section: where a run is written and logged."""
+  c = ml_collections.ConfigDict()
+  c.output_dir = 'runs'
+  c.wandb = 'auto'  # auto | online | offline | disabled
+  c.project = 'research'
+  c.entity = ''
+  c.progress = True
+  return c
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Every key a run understands, with its default."""
+  c = ml_collections.ConfigDict()
+  c.experiment = ''
+  c.seed = 0
+  c.data = default_data_config()
+  c.model = model_config()
+  c.augment = augment_config()
+  c.loss = loss_config()
+  c.optimizer = optimizer_config()
+  c.regularization = regularization_config()
+  c.train = train_config()
+  c.prune = prune_config()
+  c.distill = distill_config()
+  c.parallel = parallel_config()
+  c.tracking = tracking_config()
+  return c
