@@ -20,7 +20,7 @@ import shlex
 import sys
 import time
 
-from launch import recipe
+from launch import recipe_args
 from launch.registry import LaunchError, load_registry
 from research import config as config_lib
 from research.errors import ConfigError, DataNotFoundError, DivergedError
@@ -380,11 +380,12 @@ def build_parser() -> argparse.ArgumentParser:
   run.add_argument('--json', action='store_true', help='print the summary as JSON')
   _add_sweep_parser(sub)
   _add_table_parser(sub)
-  recipe.add_parser(sub)
+  recipe_args.add_parser(sub)
   return parser
 
 
 def _cmd_recipe(args) -> int:
+  from launch import recipe  # pylint: disable=g-import-not-at-top  (JAX)
   return recipe.cmd_recipe(args)
 
 

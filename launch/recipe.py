@@ -20,68 +20,14 @@ import sys
 import time
 from typing import Any
 
+from launch.recipe_args import DEFAULTS, STEPS
 from launch.registry import load_registry
 from research import config as config_lib
+from research import plots, recipe
+from research.recipe import coarse_to_fine, lr_range
 from research.tables import markdown_table, provenance
 from research.tracking import jsonio
-
-STEPS = ('initial_loss', 'overfit', 'lr_range', 'coarse_to_fine')
-# Every option's default (the library's own, checked by the tests): the
-# command written into a report lists only the options that differ.
-DEFAULTS = {
-    'steps': ','.join(STEPS), 'output_dir': 'runs', 'results': None,
-    'tolerance': 0.25, 'loss_batches': 5,
-    'overfit_batches': 1, 'overfit_steps': 500,
-    'lr_min': 1e-6, 'lr_max': 10.0, 'lr_steps': 200, 'lr_rule': 'steepest',
-    'rounds': 3, 'points': 8, 'top_k': 3, 'epoch_fraction': 0.1,
-    'margin': 0.1, 'experiment_axes': False,
-}
-
-
-def add_parser(subparsers) -> argparse.ArgumentParser:
-  """Adds `recipe` to the `research` command's subparsers."""
-  p = subparsers.add_parser(
-      'recipe', help='the recipe for a new network: initial loss, overfit a '
-      'batch, learning-rate range test, coarse-to-fine search',
-      description=__doc__.split('\n\n', 2)[2],
-      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-  p.add_argument('experiment')
-  p.add_argument('--set', action='append', metavar='KEY=VALUE',
-                 help='override a config value (as `research run`)')
-  p.add_argument('--steps', help=f'comma-separated, of {", ".join(STEPS)}')
-  p.add_argument('--output-dir', help="the JSON record and the search's runs "
-                 'go to OUTPUT_DIR/recipe_EXPERIMENT/')
-  p.add_argument('--results', metavar='FILE',
-                 help='write a markdown report there, its figures in '
-                 'figures/recipe_EXPERIMENT/ beside it')
-  g = p.add_argument_group('1. loss at initialization')
-  g.add_argument('--tolerance', type=float,
-                 help='relative distance from the expected loss that is flagged')
-  g.add_argument('--loss-batches', type=int, help='batches averaged')
-  g = p.add_argument_group('2. overfitting a batch')
-  g.add_argument('--overfit-batches', type=int,
-                 help='the first N batches of train.batch_size')
-  g.add_argument('--overfit-steps', type=int, help='steps at most')
-  g = p.add_argument_group('3. learning-rate range test')
-  g.add_argument('--lr-min', type=float, help='first learning rate')
-  g.add_argument('--lr-max', type=float, help='last learning rate')
-  g.add_argument('--lr-steps', type=int, help='steps from the first to the last')
-  g.add_argument('--lr-rule', help='suggestion: steepest or minimum')
-  g = p.add_argument_group('4. coarse-to-fine search')
-  g.add_argument('--rounds', type=int, help='rounds of random search')
-  g.add_argument('--points', type=int, help='points per round')
-  g.add_argument('--top-k', type=int, help='best points a round narrows to')
-  g.add_argument('--epoch-fraction', type=float,
-                 help='of train.num_epochs, the budget of a point')
-  g.add_argument('--margin', type=float, help='widening of the narrowed span, '
-                 'as a fraction of the current range (log space for log axes)')
-  g.add_argument('--experiment-axes', action='store_true',
-                 help="search the experiment's registered axes instead of the "
-                 "learning rate, a decade each side of the range test's "
-                 'suggestion')
-  p.set_defaults(**DEFAULTS, set=[])
-  return p
-
+from research.train.resolve import resolve
 
 def _log(line: str) -> None:
   print(line, file=sys.stderr, flush=True)
@@ -101,7 +47,6 @@ def _command(args) -> str:
 
 def _check_arguments(args) -> list[str]:
   """The steps to run; a bad argument raises ValueError before any runs."""
-  from research.recipe import lr_range  # pylint: disable=g-import-not-at-top
   steps = [s.strip() for s in args.steps.split(',') if s.strip()]
   unknown = [s for s in steps if s not in STEPS]
   if unknown or not steps:
@@ -142,7 +87,6 @@ class _Run:
 
 
 def _initial_loss(run: _Run) -> None:
-  from research import recipe  # pylint: disable=g-import-not-at-top
   r = recipe.check_initial_loss(run.config, num_batches=run.args.loss_batches,
                                 tolerance=run.args.tolerance, warn=False)
   print(('WARNING: ' if r.flagged else '') + r.message)
@@ -155,7 +99,6 @@ def _initial_loss(run: _Run) -> None:
 
 
 def _overfit(run: _Run) -> None:
-  from research import plots, recipe  # pylint: disable=g-import-not-at-top
   r = recipe.overfit_batches(run.config, num_batches=run.args.overfit_batches,
                              max_steps=run.args.overfit_steps)
   print(('' if r.reached else 'WARNING: ') + r.message)
@@ -168,7 +111,6 @@ def _overfit(run: _Run) -> None:
 
 
 def _lr_range(run: _Run) -> None:
-  from research import recipe  # pylint: disable=g-import-not-at-top
   a = run.args
   r = recipe.lr_range_test(run.config, lr_min=a.lr_min, lr_max=a.lr_max,
                            num_steps=a.lr_steps, rule=a.lr_rule)
@@ -180,7 +122,6 @@ def _lr_range(run: _Run) -> None:
 
 
 def _search_axes(run: _Run) -> dict:
-  from research import recipe  # pylint: disable=g-import-not-at-top
   if run.args.experiment_axes:
     return dict(run.experiment.axes)
   center = getattr(run.results.get('lr_range'), 'suggested_lr', None)
@@ -188,7 +129,6 @@ def _search_axes(run: _Run) -> dict:
 
 
 def _coarse_to_fine(run: _Run) -> None:
-  from research import recipe  # pylint: disable=g-import-not-at-top
   a = run.args
   r = recipe.coarse_to_fine_search(
       run.config, _search_axes(run), output_dir=run.output / 'coarse_to_fine',
@@ -215,9 +155,6 @@ _TITLES = {'initial_loss': '1. loss at initialization',
 def cmd_recipe(args) -> int:
   """Runs the recipe's steps; returns 0, 1 when a check failed, 2 on a bad
   argument. A bad --set raises ConfigError (the CLI reports it)."""
-  # Imported here: `research --help` should not wait for JAX.
-  from research.recipe import coarse_to_fine  # pylint: disable=g-import-not-at-top
-  from research.train.resolve import resolve  # pylint: disable=g-import-not-at-top
 
   try:
     steps = _check_arguments(args)

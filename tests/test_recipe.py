@@ -14,6 +14,7 @@ import pytest
 import scipy.special
 
 from launch import recipe as recipe_cli
+from launch import recipe_args
 from research import config as config_lib
 from research import losses, models, optim
 from research.errors import ConfigError
@@ -316,7 +317,7 @@ def test_coarse_to_fine_end_to_end(tmp_path):
 
 def _parse(*argv):
   parser = argparse.ArgumentParser()
-  recipe_cli.add_parser(parser.add_subparsers(dest='command'))
+  recipe_args.add_parser(parser.add_subparsers(dest='command'))
   return parser.parse_args(['recipe', *argv])
 
 
