@@ -34,6 +34,7 @@ from research import search
 from research import results
 from research.data import load_dataset
 from research.plots import style
+from research.train.resolve import config_from_record
 
 # Examples in the fixed batch: enough for stable per-unit statistics.
 BATCH_SIZE = 1000
@@ -92,7 +93,7 @@ def point_configs(experiment: str, records: Sequence[Mapping[str, Any]]
   order = {_frozen(p): i for i, p in enumerate(grid)}
   ranked = sorted(chosen, key=lambda v: (order.get(v, len(order)),
                                          repr(sorted(v, key=repr))))
-  return [(chosen[v][0], config_lib.from_dict(chosen[v][1])) for v in ranked]
+  return [(chosen[v][0], config_from_record(chosen[v][1])) for v in ranked]
 
 
 def fixed_batch(config: ml_collections.ConfigDict, cache: dict,
