@@ -59,6 +59,9 @@ def test_groups():
   base = tiny_config('model.dropout=0.2')
   same = tiny_config('model.dropout=0.5', 'seed=3', 'optimizer.learning_rate=0.1')
   assert group_key(base) == group_key(same)
+  # A rate at the base config's default is an array all the same.
+  at_default = tiny_config('model.dropout=0.2', 'optimizer.learning_rate=0.001')
+  assert group_key(at_default) == group_key(base)
   for other in (tiny_config('model.dropout=0.0'),  # static zero: no noise drawn
                 tiny_config('model.dropout=0.2', 'regularization.l2=1e-4'),
                 tiny_config('model.dropout=0.2', 'train.batch_size=50')):

@@ -48,9 +48,8 @@ def group_key(config: ml_collections.ConfigDict) -> str:
   static: no noise drawn, no decay term)."""
   changed = overrides(config)
   changed.pop('seed', None)
-  for key in TRACED.values():
-    if key in changed:
-      changed[key] = 'array' if changed[key] else 0
+  for key in TRACED.values():  # also where the value is the default's
+    changed[key] = 'array' if config_lib.get_value(config, key) else 0
   text = json.dumps(changed, sort_keys=True, default=list)
   return hashlib.sha256(text.encode()).hexdigest()[:10]
 
