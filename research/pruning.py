@@ -14,7 +14,6 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from research.config.sections import prune_config as default_prune_config
 from research.errors import ConfigError
 from research.optim.masks import is_weight
 

@@ -16,7 +16,6 @@ from experiments import early_stopping_report, search_report
 from experiments import universal_approximation_report as ua_report
 from launch import sweep
 from launch.trials import Trial, load_registry
-from research import config as config_lib
 from research import search as search_lib
 from research.tables import TableInputs
 from research.train.resolve import resolve

@@ -10,7 +10,6 @@ import sys
 
 import pytest
 
-from research import config as config_lib
 from research.errors import ConfigError
 from research.parallel import Parallel
 from research.train import run

@@ -11,7 +11,6 @@ import numpy as np
 import optax
 import pytest
 
-from research import config as config_lib
 from research import models
 from research.errors import ConfigError
 from research.pruning import (apply_masks, iterative_sparsities, kernel_names,
