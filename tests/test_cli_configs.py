@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from launch import sweep
 from launch.cli import main
 from research import config as config_lib
 from research import optim, registry
@@ -146,3 +147,17 @@ def test_every_optimizer_trains_from_mnist_mlp(name, mnist_dir, tmp_path):
   assert config_hash(written) == config_hash(config_lib.apply_overrides(
       registry.get('mnist_mlp').config(),
       [*shorter, *_optimizer_overrides(name)]))
+
+
+def test_a_choice_axis_over_optimizers_gives_each_its_own_hyperparameters():
+  # adam_mnist sweeps five optimizers; AdaDelta's option sets its decay and eps.
+  trials = sweep.expand('adam_mnist', search='grid', seeds=(0,))
+  by_name = {}
+  for trial in trials:
+    config = resolve(trial.config('runs'))
+    by_name.setdefault(config.optimizer.name, []).append(
+        config.optimizer.hparams.to_dict())
+  assert set(by_name) == {'adagrad', 'rmsprop', 'nesterov', 'adadelta', 'adam'}
+  assert all(h == {'decay': 0.95, 'eps': 1e-6} for h in by_name['adadelta'])
+  for name in ('adagrad', 'rmsprop', 'nesterov', 'adam'):
+    assert all(h == optim.entry(name).defaults for h in by_name[name]), name
