@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from research import losses
+from research.config.keys import same_value
 from research.data.config import resolve_data_config
 from research.errors import ConfigError
 from research.runs import finished_run_config
@@ -96,7 +97,7 @@ def check_teachers(run_dirs: Sequence[str | pathlib.Path],
     written = finished_run_config(path, 'distill.teacher')
     teacher = resolve_data_config(written.get('data', {}))
     differing = [k for k in TRAIN_SPLIT_KEYS
-                 if _comparable(teacher[k]) != _comparable(student[k])]
+                 if not same_value(teacher[k], student[k])]
     if differing:
       details = ', '.join(f'data.{k}={teacher[k]!r} (student {student[k]!r})'
                           for k in differing)
@@ -104,9 +105,6 @@ def check_teachers(run_dirs: Sequence[str | pathlib.Path],
           f'distill.teacher: the run in {path} trained on other data: '
           f'{details}; its targets would not match the student\'s examples')
 
-
-def _comparable(value):
-  return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
 def validate_distill_config(config: ml_collections.ConfigDict) -> None:

@@ -17,12 +17,14 @@ def check_section_keys(section, defaults, prefix: str) -> None:
   """Raises ConfigError for a key that `section` has and `defaults` lacks (a
   typo), or the reverse (a config written before the key existed).
 
-  `prefix` is the section's dotted name, e.g. 'optimizer.schedule'.
+  `prefix` is the section's dotted name, e.g. 'optimizer.schedule' ('' for
+  the whole config).
   """
+  dotted = f'{prefix}.' if prefix else ''
   for key in section.keys():
     if key not in defaults:
-      raise ConfigError(f'{prefix}.{key}: unknown key; known: '
+      raise ConfigError(f'{dotted}{key}: unknown key; known: '
                         f'{", ".join(sorted(defaults.keys()))}')
   for key in defaults.keys():
     if key not in section:
-      raise ConfigError(f'{prefix}.{key}: missing from the config')
+      raise ConfigError(f'{dotted}{key}: missing from the config')

@@ -32,7 +32,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from research.config import PARALLEL_MODES
 from research.errors import ConfigError
 
-MODES = ('jit', 'sharded', 'pmap', 'vmap')
+MODES = PARALLEL_MODES  # the config section's vocabulary
 AXIS = 'batch'  # the device axis of 'pmap' and of the 'sharded' mesh
 
 
@@ -217,13 +217,12 @@ def validate_parallel_config(config) -> None:
   """Checks the `parallel` section (the devices are counted later, by
   `Parallel.from_config`: they are not known before JAX starts)."""
   p = config.parallel
-  if p.mode not in PARALLEL_MODES:
-    raise ConfigError(f'parallel.mode: {p.mode!r} is not one of '
-                      f'{list(PARALLEL_MODES)}')
-  for key, minimum in (('num_devices', 0),):
-    value = p[key]
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-      raise ConfigError(f'parallel.{key}: {value!r} must be an integer >= {minimum}')
+  if p.mode not in MODES:
+    raise ConfigError(f'parallel.mode: {p.mode!r} is not one of {list(MODES)}')
+  if (isinstance(p.num_devices, bool) or not isinstance(p.num_devices, int)
+      or p.num_devices < 0):
+    raise ConfigError(f'parallel.num_devices: {p.num_devices!r} must be an '
+                      'integer >= 0')
   if p.mode in ('sharded', 'pmap') and config.train.batching != 'epoch':
     raise ConfigError(
         f"parallel.mode: {p.mode!r} splits minibatches over devices; it needs "

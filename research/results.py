@@ -18,14 +18,13 @@ from typing import Any
 import numpy as np
 
 from research import search
+# FINISHED: statuses whose final metrics are results; the others (diverged,
+# failed, interrupted...) are counted in the table, never averaged.
 from research.runs import FINISHED
 from research.tracking import RunDir
 from research.tables import format_duration, format_value, markdown_table, mean_std
 
 # Results of trial records.
-
-# FINISHED: statuses whose final metrics are results; the others (diverged,
-# failed, interrupted...) are counted in the table, never averaged.
 
 
 def _is_number(value) -> bool:

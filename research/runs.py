@@ -13,7 +13,6 @@ FINISHED = ('done', 'early_stopped')
 TRIAL_RECORD = 'trial.json'
 
 
-
 def is_finished(summary: dict | None) -> bool:
   return bool(summary) and summary.get('status') in FINISHED
 

@@ -13,6 +13,7 @@ import pytest
 from research import config as config_lib
 from research import registry
 from research.config import sections
+from research.errors import ConfigError
 from research.optim import registry as optim_registry
 from research.train.resolve import (config_from_record, config_hash, overrides,
                                     resolve)
@@ -154,5 +155,5 @@ def test_open_section_is_empty_in_the_base_and_holds_any_name():
   assert base.optimizer.hparams == ml_collections.ConfigDict()
   config = config_lib.apply_overrides(base, ['optimizer.hparams.anything=1'])
   assert config.optimizer.hparams.anything == 1
-  with pytest.raises(Exception, match='optimizer.hparams.anything'):
+  with pytest.raises(ConfigError, match='optimizer.hparams.anything'):
     resolve(config)

@@ -11,9 +11,10 @@ identity, once, before anything is read or compiled.
 
 from research.config.files import (CONFIG_JSON, load_config_file,
                                    read_run_config)
-from research.config.keys import (OPEN_SECTIONS, apply_overrides, copy,
-                                  differences, flatten, from_dict, get_value,
-                                  merge, parse_value, set_value, split_override)
+from research.config.keys import (OPEN_SECTIONS, apply_overrides,
+                                  checked_value, copy, differences, flatten,
+                                  from_dict, get_value, merge, parse_value,
+                                  same_value, set_value, split_override)
 from research.config.sections import (BATCHINGS, MONITOR_METRICS, MONITOR_MODES,
                                       MONITOR_SPLITS, PARALLEL_MODES,
                                       PRESENTATION_SECTIONS, SELECTORS,
@@ -22,7 +23,8 @@ from research.config.sections import (BATCHINGS, MONITOR_METRICS, MONITOR_MODES,
 __all__ = [
     'BATCHINGS', 'CONFIG_JSON', 'MONITOR_METRICS', 'MONITOR_MODES',
     'MONITOR_SPLITS', 'OPEN_SECTIONS', 'PARALLEL_MODES', 'PRESENTATION_SECTIONS',
-    'SELECTORS', 'WANDB_MODES', 'apply_overrides', 'base_config', 'copy',
-    'differences', 'flatten', 'from_dict', 'get_value', 'load_config_file',
-    'merge', 'parse_value', 'read_run_config', 'set_value', 'split_override',
+    'SELECTORS', 'WANDB_MODES', 'apply_overrides', 'base_config',
+    'checked_value', 'copy', 'differences', 'flatten', 'from_dict', 'get_value',
+    'load_config_file', 'merge', 'parse_value', 'read_run_config',
+    'same_value', 'set_value', 'split_override',
 ]

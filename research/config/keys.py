@@ -91,7 +91,7 @@ def _resolve_parent(config: ml_collections.ConfigDict, key: str):
   raise AssertionError('unreachable')
 
 
-def _checked(key: str, current: Any, value: Any) -> Any:
+def checked_value(key: str, current: Any, value: Any) -> Any:
   """`value` in the type of the value it replaces, or a ConfigError."""
   if current is None:
     return value
@@ -116,7 +116,7 @@ def set_value(config: ml_collections.ConfigDict, key: str, value: Any) -> None:
   selects (`optimizer.hparams`): those settings were the other optimizer's."""
   parent, leaf = _resolve_parent(config, key)
   if leaf in parent:
-    value = _checked(key, parent[leaf], value)
+    value = checked_value(key, parent[leaf], value)
   dependent = SELECTORS.get(key)
   with parent.unlocked():
     changed = parent.get(leaf) != value
@@ -184,13 +184,15 @@ def differences(config: ml_collections.ConfigDict | Mapping[str, Any],
   where `reference` lacks the key); tuples and lists compare equal."""
   mine, theirs = flatten(config), flatten(reference)
   missing = object()
-
-  def same(a, b) -> bool:
-    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
-      return list(a) == list(b)
-    if isinstance(a, bool) or isinstance(b, bool):
-      return a is b
-    return a == b  # 1 == 1.0: an int given for a float default is no change
-
   return {k: v for k, v in mine.items()
-          if not same(v, theirs.get(k, missing))}
+          if not same_value(v, theirs.get(k, missing))}
+
+
+def same_value(a: Any, b: Any) -> bool:
+  """Equal as config values: a tuple and a list (its JSON form) with equal
+  items are; True and 1 are not; 1 and 1.0 are (an int given for a float)."""
+  if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+    return list(a) == list(b)
+  if isinstance(a, bool) or isinstance(b, bool):
+    return a is b
+  return a == b

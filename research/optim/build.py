@@ -9,8 +9,7 @@ final update.
 import ml_collections
 import optax
 
-from research.config.sections import optimizer_config
-from research.errors import ConfigError, check_section_keys
+from research.errors import ConfigError
 from research.optim import registry
 from research.optim.constraints import max_norm
 from research.optim.masks import weights_mask
@@ -18,15 +17,9 @@ from research.optim.schedules import (build_schedule, scaled_learning_rate,
                                       validate_schedule_config)
 from research.optim.weight_decay import decoupled_weight_decay
 
-# Keys of the optimizer section used with every optimizer: the chain around it.
-CHAIN_KEYS = ('name', 'learning_rate', 'hparams', 'schedule',
-              'reference_batch_size', 'grad_clip_norm', 'weight_decay')
-
-
 def validate_optimizer_config(config: ml_collections.ConfigDict) -> dict:
   """Checks the `optimizer` section; returns the optimizer's hyperparameters,
   those the section does not give at their factory's defaults."""
-  check_section_keys(config, optimizer_config(), 'optimizer')
   entry = registry.entry(config.name)
   lr = config.learning_rate
   if not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr <= 0:

@@ -18,6 +18,7 @@ from typing import Any
 
 import optax
 
+from research.config.keys import checked_value
 from research.errors import ConfigError
 
 _SCALARS = (bool, int, float, str)
@@ -85,13 +86,8 @@ class OptimizerEntry:
       if key not in defaults:
         raise ConfigError(f'{prefix}.{key}: {self.name!r} takes no {key}; it '
                           f'takes {self.takes()}')
-      default = defaults[key]
-      if isinstance(default, bool) != isinstance(value, bool) or not (
-          isinstance(value, type(default))
-          or isinstance(default, float) and isinstance(value, int)):
-        raise ConfigError(f'{prefix}.{key}: {value!r} must be a '
-                          f'{type(default).__name__} (default {default!r})')
-      values[key] = float(value) if isinstance(default, float) else value
+      # The type of its default, as `--set` keeps the type of a config key.
+      values[key] = checked_value(f'{prefix}.{key}', defaults[key], value)
     for key, interval in self.ranges.items():
       if values[key] not in interval:
         raise ConfigError(f'{prefix}.{key}: {values[key]!r} is outside '

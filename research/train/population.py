@@ -14,7 +14,6 @@ member summaries are written when the population ends.
 
 import dataclasses
 import hashlib
-import json
 import pathlib
 import time
 from collections.abc import Sequence
@@ -36,7 +35,7 @@ from research.train.interrupt import stop_on_signals
 from research.train import runner
 from research.train.loop import (REPORTED_SPLITS, build, initial_state,
                                  prediction_reports)
-from research.train.resolve import overrides, resolve
+from research.train.resolve import hash_of, overrides, resolve
 
 # Config keys whose values may differ inside a population.
 ARRAY_KEYS = ('seed',) + tuple(TRACED.values())
@@ -50,8 +49,7 @@ def group_key(config: ml_collections.ConfigDict) -> str:
   changed.pop('seed', None)
   for key in TRACED.values():  # also where the value is the default's
     changed[key] = 'array' if config_lib.get_value(config, key) else 0
-  text = json.dumps(changed, sort_keys=True, default=list)
-  return hashlib.sha256(text.encode()).hexdigest()[:10]
+  return hash_of(changed)
 
 
 def _differing_keys(a: ml_collections.ConfigDict,

@@ -25,7 +25,7 @@ import ml_collections
 from research import augment, data, distillation, losses, models, optim
 from research import parallel, penalties, pruning
 from research import config as config_lib
-from research.errors import ConfigError
+from research.errors import ConfigError, check_section_keys
 from research.runs import finished_run_config
 
 Resolved = ml_collections.FrozenConfigDict
@@ -44,20 +44,15 @@ _FLAT_OPTIMIZER_KEYS = ('momentum', 'nesterov', 'b1', 'b2', 'eps', 'decay',
 
 def _check_keys(config, reference, prefix: str = '') -> None:
   """Every section present, and no key that the base config lacks."""
-  for key in config.keys():
-    name = f'{prefix}{key}'
-    if key not in reference:
-      raise ConfigError(f'{name}: unknown config key. Known keys here: '
-                        + ', '.join(f'{prefix}{k}' for k in sorted(reference)))
-    if name in config_lib.OPEN_SECTIONS:
+  check_section_keys(config, reference, prefix)
+  for key, default in reference.items():
+    name = f'{prefix}.{key}' if prefix else key
+    if name in config_lib.OPEN_SECTIONS or not isinstance(
+        default, ml_collections.ConfigDict):
       continue
-    if isinstance(reference[key], ml_collections.ConfigDict):
-      if not isinstance(config[key], ml_collections.ConfigDict):
-        raise ConfigError(f'{name}: must be a section')
-      _check_keys(config[key], reference[key], name + '.')
-  for key in reference.keys():
-    if key not in config:
-      raise ConfigError(f'{prefix}{key}: missing from the config')
+    if not isinstance(config[key], ml_collections.ConfigDict):
+      raise ConfigError(f'{name}: must be a section')
+    _check_keys(config[key], default, name)
 
 
 def _positive_int(config, key: str, minimum: int = 1) -> None:
@@ -117,19 +112,16 @@ def validate_tracking_config(config) -> None:
     raise ConfigError('tracking.output_dir: must not be empty')
 
 
-def _dotted(config, key: str):
-  return config_lib.get_value(config, key)
-
-
 def check_init_from(config) -> None:
   """`train.init_from` names a finished run of the same architecture and data
   (and, when both prune, of a sparsity no higher than this run's)."""
   path = pathlib.Path(config.train.init_from)
   source = config_from_record(finished_run_config(path, 'train.init_from'))
-  differences = [
-      f'{key} {_dotted(config, key)!r} here, {_dotted(source, key)!r} there'
-      for key in SAME_AS_SOURCE
-      if _comparable(_dotted(config, key)) != _comparable(_dotted(source, key))]
+  pairs = {key: (config_lib.get_value(config, key),
+                 config_lib.get_value(source, key)) for key in SAME_AS_SOURCE}
+  differences = [f'{key} {mine!r} here, {theirs!r} there'
+                 for key, (mine, theirs) in pairs.items()
+                 if not config_lib.same_value(mine, theirs)]
   if differences:
     raise ConfigError(f'train.init_from: {path} is a run of another '
                       f'architecture or data: {"; ".join(differences)}')
@@ -138,10 +130,6 @@ def check_init_from(config) -> None:
         f'prune.sparsity: {config.prune.sparsity} is below the '
         f'{source.prune.sparsity} of the run it starts from '
         f'({path}); pruning only adds to the pruned weights')
-
-
-def _comparable(value):
-  return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
 def _with_hparams(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -208,12 +196,17 @@ def overrides(config: ml_collections.ConfigDict | Mapping[str, Any]
           if k.split('.', 1)[0] not in config_lib.PRESENTATION_SECTIONS}
 
 
+def hash_of(values: Mapping[str, Any], length: int = 10) -> str:
+  """A short hash of {dotted key: value}, whatever their order."""
+  text = json.dumps(values, sort_keys=True, default=list)
+  return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
 def config_hash(config: ml_collections.ConfigDict | Mapping[str, Any],
                 length: int = 10) -> str:
   """A short hash of `overrides(config)`: equal for configs that compute the
   same run, whatever keys were added since either was written."""
-  text = json.dumps(overrides(config), sort_keys=True, default=list)
-  return hashlib.sha256(text.encode()).hexdigest()[:length]
+  return hash_of(overrides(config), length)
 
 
 def config_from_record(values: Mapping[str, Any]) -> ml_collections.ConfigDict:
