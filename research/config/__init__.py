@@ -9,8 +9,7 @@ owner), fills in the optimizer's hyperparameters and gives a run its
 identity, once, before anything is read or compiled.
 """
 
-from research.config.files import (CONFIG_JSON, load_config_file,
-                                   read_run_config)
+from research.config.files import load_config_file, read_run_config
 from research.config.keys import (OPEN_SECTIONS, apply_overrides,
                                   checked_value, copy, differences, flatten,
                                   from_dict, get_value, merge, parse_value,
@@ -21,7 +20,7 @@ from research.config.sections import (BATCHINGS, MONITOR_METRICS, MONITOR_MODES,
                                       WANDB_MODES, base_config)
 
 __all__ = [
-    'BATCHINGS', 'CONFIG_JSON', 'MONITOR_METRICS', 'MONITOR_MODES',
+    'BATCHINGS', 'MONITOR_METRICS', 'MONITOR_MODES',
     'MONITOR_SPLITS', 'OPEN_SECTIONS', 'PARALLEL_MODES', 'PRESENTATION_SECTIONS',
     'SELECTORS', 'WANDB_MODES', 'apply_overrides', 'base_config',
     'checked_value', 'copy', 'differences', 'flatten', 'from_dict', 'get_value',

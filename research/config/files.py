@@ -3,7 +3,6 @@ ConfigDict (as the flax examples and big_vision), or a run directory's
 `config.json`."""
 
 import importlib.util
-import json
 import pathlib
 import sys
 
@@ -12,9 +11,8 @@ import ml_collections
 from research.config.keys import differences, merge
 from research.config.sections import base_config
 from research.errors import ConfigError
-
-CONFIG_JSON = 'config.json'
-
+from research.tracking import jsonio
+from research.tracking.run_dir import CONFIG
 
 def load_config_file(path: str | pathlib.Path) -> ml_collections.ConfigDict:
   """The config that `get_config()` of the Python file at `path` returns.
@@ -51,11 +49,12 @@ def load_config_file(path: str | pathlib.Path) -> ml_collections.ConfigDict:
 
 def read_run_config(run_dir: str | pathlib.Path) -> dict:
   """The config a run directory recorded, as written (a dict)."""
-  path = pathlib.Path(run_dir) / CONFIG_JSON
-  if not path.is_file():
-    raise ConfigError(f'--from: {run_dir} holds no {CONFIG_JSON}: not a run '
-                      'directory')
+  path = pathlib.Path(run_dir) / CONFIG
   try:
-    return json.loads(path.read_text())
+    written = jsonio.read_json(path)
   except (OSError, ValueError) as e:
     raise ConfigError(f'--from: cannot read {path}: {e}') from e
+  if written is None:
+    raise ConfigError(f'--from: {run_dir} holds no {CONFIG}: not a run '
+                      'directory')
+  return written
