@@ -2,10 +2,12 @@
 
   research list
   research run EXPERIMENT [--set key=value ...] [--workdir DIR] [--restart]
+      [--quiet]
   research run --config path/to/config.py [--set key=value ...]
   research run --from RUN_DIR [--set key=value ...]
   research sweep EXPERIMENT [--launcher local|population|slurm|wandb]
       [--seeds N] [--search grid|random|halton] [--trials N] [--set k=v ...]
+      [--quiet]
   research table EXPERIMENT [--output-dir runs] [--results-dir DIR]
       [--window K] [--wandb auto|online|offline|disabled]
   research recipe EXPERIMENT [--set k=v ...] [--steps ...] [--results FILE]
@@ -86,6 +88,8 @@ def cmd_run(args) -> int:
   if args.experiment and _refuse_table_only(args.experiment):
     return 2
   config = _run_config(args)
+  if args.quiet:  # tracking is not part of the run's identity (its hash)
+    config = config_lib.merge(config, {'tracking.progress': False})
   from research.train import default_run_dir, run  # pylint: disable=g-import-not-at-top  (JAX)
   from research.train.resolve import resolve  # pylint: disable=g-import-not-at-top  (JAX)
   config = resolve(config)  # the one check of every value
@@ -124,7 +128,10 @@ RESULTS = ('done', 'early_stopped', 'diverged')
 
 
 def _log(line: str) -> None:
-  print(line, file=sys.stderr, flush=True)
+  """A launcher's line on stderr, above a progress bar if one is drawn."""
+  import tqdm  # pylint: disable=g-import-not-at-top  (only once a sweep runs)
+  tqdm.tqdm.write(line, file=sys.stderr)
+  sys.stderr.flush()
 
 
 def _launch_trials(args, trials) -> list[dict]:
@@ -132,7 +139,7 @@ def _launch_trials(args, trials) -> list[dict]:
   if args.launcher == 'local':
     from launch import local  # pylint: disable=g-import-not-at-top
     return local.launch(trials, output_dir=args.output_dir,
-                        workers=args.workers, log=_log)
+                        workers=args.workers, log=_log, quiet=args.quiet)
   if args.launcher == 'slurm':
     from launch import slurm  # pylint: disable=g-import-not-at-top
     return slurm.launch(
@@ -314,6 +321,9 @@ def _add_sweep_parser(sub) -> None:
                  help='override a config value in every trial')
   p.add_argument('--output-dir', default='runs',
                  help='runs go to OUTPUT_DIR/EXPERIMENT/seed<k>-<config hash>')
+  p.add_argument('--quiet', action='store_true',
+                 help='no progress (local: a bar on a terminal, else a line '
+                 'per trial); failed trials and the results still print')
   p.add_argument('--workers', type=int, default=None,
                  help='local: trials at a time (default min(2, CPUs))')
   p.add_argument('--max-population', type=int, default=None, metavar='K',
@@ -378,6 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
   run.add_argument('--restart', action='store_true',
                    help='discard checkpoints and results in the run directory and start over')
   run.add_argument('--json', action='store_true', help='print the summary as JSON')
+  run.add_argument('--quiet', action='store_true',
+                   help='no progress bar (tracking.progress=False); the run '
+                   'directory and results still print')
   _add_sweep_parser(sub)
   _add_table_parser(sub)
   recipe_args.add_parser(sub)

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from launch import trials as trials_lib
+from launch.progress import SweepProgress
 from launch.trials import Trial
 
 
@@ -47,13 +48,16 @@ def _in_new_process(worker, trial: Trial, output_dir: str,
 
 def launch(trials: Sequence[Trial], *, output_dir: str,
            extra: Sequence[str] = (), workers: int | None = None,
-           log: Callable[[str], None] | None = None,
+           log: Callable[[str], None] | None = None, quiet: bool = False,
            worker: Callable[..., dict] = trials_lib.run_trial) -> list[dict]:
   """Runs `trials`, `workers` at a time; returns their records in order.
 
   Finished trials are not started again: their records come back marked
   'skipped'. `extra` overrides go after each trial's own (tests shrink the
-  model with them); `log` gets a line as each trial ends; `worker` is what a
+  model with them). Progress goes to stderr (launch.progress: a bar on a
+  terminal, else a line `[3/12] done: <label>` as each trial ends); `log`
+  gets the launcher's other lines (skipped trials, the number of workers,
+  Ctrl-C). `quiet` leaves only failures and Ctrl-C. `worker` is what a
   process runs, `run_trial(trial, output_dir, extra)` (tests swap it).
   """
   workers = workers or default_workers()
@@ -67,31 +71,43 @@ def launch(trials: Sequence[Trial], *, output_dir: str,
     records[i] = trials_lib.finished_record(trial, output_dir, extra)
     if records[i] is None:
       todo.append(i)
-    else:
+    elif not quiet:
       log(f'skipped (already {records[i]["status"]}): {trial.label}')
 
+  if todo and not quiet:
+    log(f'running {len(todo)} trial(s), {min(workers, len(todo))} at a time')
   stop = threading.Event()
+  progress = SweepProgress(
+      len(todo), desc=' '.join(['sweep', *_names_of(trials)]), quiet=quiet,
+      skipped=len(trials) - len(todo))
 
   def run(i: int) -> dict:
+    # Reported here, in the trial's thread: the next trial of this thread
+    # starts only after this one is counted as ended.
     if stop.is_set():
-      return trials_lib.failed_record(trials[i], output_dir, extra,
-                                      status='cancelled', error='not started',
-                                      write=False)
-    return _in_new_process(worker, trials[i], output_dir, extra)
+      record = trials_lib.failed_record(trials[i], output_dir, extra,
+                                        status='cancelled', error='not started',
+                                        write=False)
+    else:
+      progress.started(trials[i].label)
+      record = _in_new_process(worker, trials[i], output_dir, extra)
+    progress.finished(trials[i].label, record['status'])
+    return record
 
-  if todo:
-    log(f'running {len(todo)} trial(s), {min(workers, len(todo))} at a time')
-  with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as threads:
+  with progress, concurrent.futures.ThreadPoolExecutor(
+      max_workers=workers) as threads:
     futures = {threads.submit(run, i): i for i in todo}
     try:
-      for done, future in enumerate(
-          concurrent.futures.as_completed(futures), start=1):
-        i = futures[future]
-        records[i] = future.result()
-        log(f'[{done}/{len(todo)}] {records[i]["status"]}: {trials[i].label}')
+      for future in concurrent.futures.as_completed(futures):
+        records[futures[future]] = future.result()
     except KeyboardInterrupt:
       stop.set()
       log('interrupted: running trials save a checkpoint and stop')
       for future, i in futures.items():
         records[i] = future.result()
   return records
+
+
+def _names_of(trials: Sequence[Trial]) -> list[str]:
+  """The experiments of `trials`, once each, for the progress line."""
+  return list(dict.fromkeys(t.experiment for t in trials))

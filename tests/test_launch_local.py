@@ -12,7 +12,7 @@ from launch.trials import Trial
 TINY = ('model.hidden=(16,)', 'train.num_epochs=1', 'tracking.wandb=disabled')
 
 
-def test_a_trial_trains_in_a_spawned_process_then_is_skipped(tmp_path):
+def test_a_trial_trains_in_a_spawned_process_then_is_skipped(tmp_path, capsys):
   trials = [Trial('quickstart', ('optimizer.learning_rate=0.03',), 0)]
   lines = []
   [record] = local.launch(trials, output_dir=str(tmp_path), extra=TINY, log=lines.append)
@@ -20,7 +20,8 @@ def test_a_trial_trains_in_a_spawned_process_then_is_skipped(tmp_path):
   assert record['label'] == trials[0].label and 0 < record['final']['test/accuracy'] <= 1
   assert json.loads((tmp_path / 'quickstart' / record['run_dir'].split('/')[-1]
                      / 'trial.json').read_text()) == record
-  assert lines[-1] == f'[1/1] done: {trials[0].label}'
+  # Progress (launch.progress) is on stderr: not a terminal, a line a trial.
+  assert capsys.readouterr().err.splitlines()[-1] == f'[1/1] done: {trials[0].label}'
 
   started = time.perf_counter()
   again = local.launch(trials, output_dir=str(tmp_path), extra=TINY, log=lines.append)

@@ -1,7 +1,9 @@
 """Tests of environment_info and the progress bar."""
 
+import io
 import re
 import shutil
+import sys
 
 import pytest
 
@@ -41,12 +43,18 @@ def test_disabled_progress_bar_prints_nothing(capsys):
   assert out == '' and err == ''
 
 
-def test_enabled_progress_bar_writes_to_stderr(capsys):
+def test_enabled_progress_bar_writes_to_stderr(capsys, monkeypatch):
+  class Terminal(io.StringIO):
+    def isatty(self):
+      return True
+
+  monkeypatch.setattr(sys, 'stderr', Terminal())  # a bar (else a line an epoch)
   with ProgressBar(10, initial_step=4, desc='train') as bar:
     for step in range(5, 11):
       bar.update(step, 2, 3, {'train/loss': 0.123456, 'train/accuracy': 0.9,
                               'dev/accuracy': 0.875})
-  out, err = capsys.readouterr()
+  out, _ = capsys.readouterr()
+  err = sys.stderr.getvalue()
   assert out == ''
   assert 'train' in err and '10/10' in err
   assert 'ep 2/3 loss 0.1235 acc 90.0% dev 87.5%' in err
