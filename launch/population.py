@@ -1,4 +1,5 @@
-"""Runs trials as vmapped populations (research/train/population.py).
+"""Runs trials as vmapped populations (research/train/population.py), whose
+member axis is sharded over every device.
 
 Trials whose configs differ only in array hyperparameters (the seed, the
 learning rate, weight decay, dropout rates, mixup alpha) and are zero in the
@@ -74,6 +75,7 @@ def launch(trials: Sequence[Trial], *, output_dir: str,
       continue
     for i, config, run_dir, summary in zip(members, member_configs, run_dirs,
                                            summaries):
-      records[i] = trials_lib.record_trial(trials[i], config, run_dir,
-                                           summary['status'], summary=summary)
+      records[i] = trials_lib.record_run(trials[i], config, run_dir, summary)
+      if records[i].get('skipped'):
+        log(f'skipped (already {records[i]["status"]}): {trials[i].label}')
   return records

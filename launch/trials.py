@@ -33,7 +33,7 @@ from research.train.resolve import config_hash, resolve
 
 __all__ = ['FINISHED', 'LaunchError', 'RECORD', 'SWEEPS_DIR', 'Trial',
            'failed_record', 'finished_record', 'load_registry', 'read_record',
-           'record_trial', 'run_dir_of', 'run_trial']
+           'record_run', 'record_trial', 'run_dir_of', 'run_trial']
 
 RECORD = TRIAL_RECORD
 # `research sweep` leaves a record of each sweep in <output_dir>/<experiment>/
@@ -158,6 +158,23 @@ def failed_record(trial: Trial, output_dir, extra: Sequence[str] = (), *,
   return _write_record(trial, config, run_dir, status, error=error)
 
 
+def record_run(trial: Trial, config, run_dir, summary: dict, *,
+               wall_time_s: float | None = None) -> dict[str, Any]:
+  """The record of `trial` from its run's summary, written next to the run.
+  A run that had already finished (`already_finished`, whichever launcher
+  finished it) keeps its record if it has one; the record comes back marked
+  'skipped'."""
+  if summary.get('already_finished'):
+    record = read_record(run_dir)
+    if not (record and record.get('status') in FINISHED
+            and record.get('config_hash') == config_hash(config)):
+      record = _write_record(trial, config, run_dir, summary['status'],
+                             summary=summary, wall_time_s=wall_time_s)
+    return {**record, 'skipped': True}
+  return _write_record(trial, config, run_dir, summary['status'],
+                       summary=summary, wall_time_s=wall_time_s)
+
+
 def run_trial(trial: Trial, output_dir: str | os.PathLike,
               extra: Sequence[str] = ()) -> dict[str, Any]:
   """Runs `trial` in this process and returns its record; never raises.
@@ -168,18 +185,10 @@ def run_trial(trial: Trial, output_dir: str | os.PathLike,
   """
   started = time.perf_counter()
   config = run_dir = summary = None
-  skipped = False
   try:
     config = resolve(trial.config(output_dir, extra))
     run_dir = train.default_run_dir(config)
     summary = train.run(config, workdir=run_dir)
-    status, error = summary['status'], None
-    if summary.get('already_finished'):
-      skipped = True
-      record = read_record(run_dir)
-      if (record and record.get('status') in FINISHED
-          and record.get('config_hash') == config_hash(config)):
-        return {**record, 'skipped': True}
   except DivergedError as e:
     status, error = 'diverged', str(e)
     summary = jsonio.read_json(pathlib.Path(run_dir) / 'summary.json')
@@ -191,9 +200,11 @@ def run_trial(trial: Trial, output_dir: str | os.PathLike,
     raise
   except Exception:  # pylint: disable=broad-except
     status, error = 'failed', traceback.format_exc()
-  record = _write_record(trial, config, run_dir, status, summary=summary,
-                         error=error, wall_time_s=time.perf_counter() - started)
-  return {**record, 'skipped': True} if skipped else record
+  else:
+    return record_run(trial, config, run_dir, summary,
+                      wall_time_s=time.perf_counter() - started)
+  return _write_record(trial, config, run_dir, status, summary=summary,
+                       error=error, wall_time_s=time.perf_counter() - started)
 
 
 def _write_record(trial, config, run_dir, status, **kwargs) -> dict:

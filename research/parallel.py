@@ -11,14 +11,19 @@
            (through the model's `bn_axis_name`) BatchNorm's statistics, and
            folds the device index into its key (different dropout masks).
   vmap     a population: every leaf of the state has a leading member axis,
-           and the members, which differ only in data (seed, learning rate,
-           weight decay, dropout rate, mixup alpha: the state's `hparams`),
-           train as one compiled program.
+           sharded over a 1-D mesh of every device (of every process) along
+           `'members'`; the data is replicated. The members, which differ only
+           in data (seed, learning rate, weight decay, dropout rate, mixup
+           alpha: the state's `hparams`), train as one compiled program with
+           no communication between devices. A population that does not
+           divide over the devices is padded (`padded_size`).
 
 The functions compiled here have the signature `fn(state, *data) -> (state,
 outputs)`. `Parallel` also places states and data where its mode wants them
-and brings them back (`host_state`): checkpoints always hold one plain,
-unreplicated state, so a run can resume in any mode.
+and brings them back: `local` gives one device's copy of a run's state (what
+evaluation runs on: no program outside the train step spans devices, so no
+collective can stall), `host_state` the state checkpoints hold (one plain,
+unreplicated state, so a run can resume in any mode).
 """
 
 import dataclasses
@@ -27,6 +32,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from research.config import PARALLEL_MODES
@@ -34,11 +40,13 @@ from research.errors import ConfigError
 
 MODES = PARALLEL_MODES  # the config section's vocabulary
 AXIS = 'batch'  # the device axis of 'pmap' and of the 'sharded' mesh
+MEMBER_AXIS = 'members'  # the device axis of a 'vmap' population's mesh
 
 
 @dataclasses.dataclass(frozen=True)
 class Parallel:
-  """How one run's steps are compiled and where its arrays live."""
+  """How one run's (or one population's) steps are compiled and where its
+  arrays live."""
   mode: str = 'jit'
   devices: tuple[Any, ...] = ()
 
@@ -46,25 +54,27 @@ class Parallel:
     if self.mode not in MODES:
       raise ConfigError(f'parallel.mode: {self.mode!r} is not one of {list(MODES)}')
     if not self.devices:
-      devices = jax.devices() if self.mode in ('sharded', 'pmap') else jax.devices()[:1]
+      devices = jax.devices() if self.mode != 'jit' else jax.devices()[:1]
       object.__setattr__(self, 'devices', tuple(devices))
 
   @classmethod
   def from_config(cls, config) -> 'Parallel':
-    """`parallel.mode` over the first `parallel.num_devices` devices (0 = all)."""
+    """`parallel.mode` over the first `parallel.num_devices` devices (0 = all;
+    'jit' uses one)."""
     mode, wanted = config.parallel.mode, config.parallel.num_devices
     devices = jax.devices()
     if jax.process_count() > 1:
       # Only a global mesh spans processes; one process's devices cannot be
       # fed by the others.
-      if mode != 'sharded':
+      if mode not in ('sharded', 'vmap'):
         raise ConfigError(
             f'parallel.mode: {mode!r} uses one process\'s devices; a run of '
-            f"{jax.process_count()} processes needs 'sharded'")
+            f"{jax.process_count()} processes needs 'sharded' (a population "
+            "'vmap')")
       if wanted and wanted != len(devices):
         raise ConfigError('parallel.num_devices: a multi-process run uses '
                           "every process's devices; leave it 0")
-    if mode in ('jit', 'vmap'):
+    if mode == 'jit':
       return cls(mode, tuple(devices[:1]))
     if wanted > len(devices):
       raise ConfigError(f'parallel.num_devices: {wanted} devices asked for; '
@@ -79,6 +89,11 @@ class Parallel:
     return len(self.devices)
 
   @property
+  def population(self) -> bool:
+    """Whether the state has a leading member axis."""
+    return self.mode == 'vmap'
+
+  @property
   def axis_name(self) -> str | None:
     """The `axis_name` for the train step and BatchNorm: set under pmap only
     (under 'sharded' the partitioner averages over the whole batch itself)."""
@@ -86,7 +101,8 @@ class Parallel:
 
   @property
   def mesh(self) -> Mesh:
-    return Mesh(np.asarray(self.devices), (AXIS,))
+    return Mesh(np.asarray(self.devices),
+                (MEMBER_AXIS if self.population else AXIS,))
 
   @property
   def replicated(self) -> NamedSharding:
@@ -94,8 +110,15 @@ class Parallel:
 
   @property
   def batch_sharding(self) -> NamedSharding:
-    """Split along the first (example) axis over the mesh."""
-    return NamedSharding(self.mesh, PartitionSpec(AXIS))
+    """Split along the first (example, or member) axis over the mesh."""
+    return NamedSharding(self.mesh, PartitionSpec(self.mesh.axis_names[0]))
+
+  def padded_size(self, members: int) -> int:
+    """The population size that divides over the devices: `members` rounded
+    up to a multiple of their number (the padding members are frozen copies
+    whose results are dropped)."""
+    n = self.num_devices
+    return -(-members // n) * n
 
   def check_batch_size(self, batch_size: int,
                        key: str = 'train.batch_size') -> None:
@@ -140,37 +163,40 @@ class Parallel:
     if self.mode == 'pmap':
       return jax.pmap(fn, axis_name=AXIS, devices=self.devices,
                       donate_argnums=donate)
-
-    def population_fn(state, *data):
-      return jax.vmap(fn, in_axes=(0,) + (None,) * len(data))(state, *data)
-
-    return jax.jit(population_fn, donate_argnums=donate)
+    return jax.jit(_over_members(fn), donate_argnums=donate,
+                   out_shardings=self.batch_sharding)
 
   def compile_eval(self, fn: Callable) -> Callable:
-    """`fn(state, *data) -> outputs` for evaluation: on `host_state` of the
-    state and data in every mode but 'vmap', where it maps over members."""
-    if self.mode == 'vmap':
-      return jax.jit(lambda state, *data: jax.vmap(
-          fn, in_axes=(0,) + (None,) * len(data))(state, *data))
-    if self.mode == 'sharded':
-      return jax.jit(fn, out_shardings=self.replicated)
+    """`fn(state, *data) -> outputs` for evaluation: on `local` copies of the
+    state and data (one device) in every mode but 'vmap', where it maps over
+    the members where they are."""
+    if self.population:
+      return jax.jit(_over_members(fn), out_shardings=self.batch_sharding)
     return jax.jit(fn)
 
   # ------------------------------------------------------------------------
   # Placing and fetching
 
   def put_state(self, state):
-    """One state (under 'vmap': a stacked population, see `stack`) placed for
-    the compiled functions."""
+    """One state (under 'vmap': a stacked population, see `stack`, of
+    `padded_size` members) placed for the compiled functions."""
     if self.mode == 'pmap':
       return jax.tree.map(self._replicate, state)
+    if self.population:
+      return self._put_global(state, self.batch_sharding)
     if self.mode == 'sharded':
-      if jax.process_count() > 1:
-        # Through the host: moving committed arrays (a restored state) onto
-        # other processes' devices is a cross-host transfer, unsupported on CPU.
-        state = jax.device_get(state)
-      return jax.device_put(state, self.replicated)
+      return self._put_global(state, self.replicated)
     return jax.device_put(state, self.devices[0])
+
+  def _put_global(self, tree, sharding: NamedSharding):
+    """Through the host, each process placing its own devices' pieces: moving
+    committed arrays (a restored state) onto other processes' devices is a
+    cross-host transfer, unsupported on CPU."""
+    def place(leaf):
+      leaf = np.asarray(jax.device_get(leaf))
+      return jax.make_array_from_callback(leaf.shape, sharding,
+                                          lambda index: leaf[index])
+    return jax.tree.map(place, tree)
 
   def _replicate(self, leaf) -> jax.Array:
     """One copy per device along a new leading axis, as pmap's arguments are
@@ -181,25 +207,57 @@ class Parallel:
         (self.num_devices,) + leaf.shape, self.batch_sharding, copies)
 
   def put_data(self, tree):
-    """Arrays every step reads whole (the resident dataset), placed."""
+    """Arrays every step reads whole (the resident dataset), placed: under
+    'vmap' replicated over the population's devices."""
+    if self.population:
+      return self._put_global(tree, self.replicated)
     return self.put_state(tree)
 
-  def host_state(self, placed):
-    """A placed state, placed data or a compiled function's outputs as one
-    run's: device 0's replica under 'pmap' (the replicas are equal, and the
-    step averaged its metrics over devices), as it is otherwise. What
-    checkpoints, hooks and `compile_eval`'s functions see."""
+  def local(self, placed):
+    """A run's placed state, data or outputs as one device's copy, with no
+    program that spans devices (an index into a pmap or sharded array would
+    compile one, with an all-reduce per leaf). Under 'vmap', as placed."""
     if self.mode == 'pmap':
-      return jax.tree.map(lambda a: a[0], placed)
+      return jax.tree.map(lambda a: a.addressable_data(0)[0], placed)
+    if self.mode == 'sharded':
+      return jax.tree.map(lambda a: a.addressable_data(0), placed)
     return placed
+
+  def host_state(self, placed):
+    """What checkpoints and hooks see: one run's state (device 0's replica
+    under 'pmap'; the global replicated array under 'sharded', which every
+    process of a multi-host run saves together); under 'vmap' the whole
+    population as host arrays."""
+    if self.mode == 'pmap':
+      return self.local(placed)
+    if self.population:
+      return fetch(placed)
+    return placed
+
+
+def _over_members(fn: Callable) -> Callable:
+  def population_fn(state, *data):
+    return jax.vmap(fn, in_axes=(0,) + (None,) * len(data))(state, *data)
+  return population_fn
 
 
 # --------------------------------------------------------------------------
 # Populations
 
 
-def stack(states: Sequence[Any]):
-  """Member states -> one population state with a leading member axis."""
+def fetch(tree):
+  """Host (NumPy) copies of arrays, also those sharded over the devices of
+  several processes."""
+  if jax.process_count() > 1:
+    return multihost_utils.process_allgather(tree, tiled=True)
+  return jax.device_get(tree)
+
+
+def stack(states: Sequence[Any], size: int | None = None):
+  """Member states -> one population state with a leading member axis,
+  padded to `size` members with copies of the first."""
+  states = list(states)
+  states += states[:1] * ((size or len(states)) - len(states))
   return jax.tree.map(lambda *leaves: np.stack([np.asarray(l) for l in leaves]),
                       *states)
 

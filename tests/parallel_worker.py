@@ -75,7 +75,12 @@ def check_steps(num_steps: int = 5) -> dict:
       placed, metrics = compiled(placed, batch)
       jax.block_until_ready(placed)  # wait on each step (NOTES-jax-cpu.md)
     got = parallel.host_state(placed)
+    local = jax.tree.leaves(parallel.local((placed, metrics)))
     results[mode] = {
+        # Evaluation reads these: one device each, so no program outside the
+        # train step spans devices (an index into `placed` would compile one
+        # with an all-reduce per leaf, which can stall on CPU).
+        'local_on_one_device': all(len(a.devices()) == 1 for a in local),
         'params': _max_difference(got.params, reference.params),
         'batch_stats': _max_difference(got.batch_stats, reference.batch_stats),
         'opt_state': _max_difference(got.opt_state, reference.opt_state),
@@ -128,12 +133,71 @@ def check_loop(workdir: str) -> dict:
   }
 
 
+def check_population(workdir: str) -> dict:
+  """A 32-member population on 8 devices (4 members each) and on 1; 5
+  members on 8 devices (padded to 8) and on 1."""
+  from research.config import merge  # pylint: disable=g-import-not-at-top
+  from research.parallel import stack  # pylint: disable=g-import-not-at-top
+  from research.train.population import train_population  # pylint: disable=g-import-not-at-top
+  from research.train.restore import load_trained  # pylint: disable=g-import-not-at-top
+  workdir = pathlib.Path(workdir)
+
+  def configs(k, devices, name):
+    return [merge(tiny_config('model.hidden=(16,)', 'train.num_epochs=2',
+                              'model.dropout=0.1', f'seed={i}',
+                              f'optimizer.learning_rate={(0.003, 0.01, 0.03)[i % 3]}'),
+                  {'parallel.num_devices': devices,
+                   'tracking.output_dir': str(workdir / name)})
+            for i in range(k)]
+
+  placed = Parallel('vmap').put_state(stack([np.arange(3.0)] * 32))
+  out = {'members_per_device': sorted({s.data.shape[0] for s in placed.addressable_shards}),
+         'devices_used': len(placed.sharding.device_set)}
+  for k in (32, 5):
+    many = train_population(configs(k, 0, f'{k}-on-8'))
+    one = train_population(configs(k, 1, f'{k}-on-1'))
+    out[k] = {
+        'parallel': many[0]['parallel'], 'population': many[0]['population'],
+        'statuses': sorted({s['status'] for s in many}),
+        'final': max(abs(a['final'][key] - b['final'][key])
+                     for a, b in zip(many, one) for key in a['final']),
+        'params': max(_max_difference(load_trained(a['run_dir']).state.params,
+                                      load_trained(b['run_dir']).state.params)
+                      for a, b in zip(many, one)),
+    }
+  return out
+
+
+def check_stable(mode: str, data_dir: str, workdir: str, runs: int = 10) -> dict:
+  """`runs` consecutive runs of mnist_mlp with BatchNorm under `mode` on 8
+  devices, each a fresh run directory (the persistent compilation cache on,
+  as for a user, so runs after the first skip most of XLA's compile)."""
+  from research import compilation_cache, config as config_lib, registry  # pylint: disable=g-import-not-at-top
+  os.environ['RESEARCH_COMPILATION_CACHE'] = str(pathlib.Path(workdir) / 'cache')
+  compilation_cache.enable()
+  finished = []
+  for i in range(runs):
+    config = config_lib.apply_overrides(registry.get('mnist_mlp').config(), [
+        f'data.dir={data_dir}', 'data.dev_size=59000',  # 1,000 to train on
+        'model.batchnorm=before', 'model.hidden=(64,)', 'train.batch_size=64',
+        'train.num_epochs=2', f'parallel.mode={mode}',
+        'tracking.wandb=disabled', 'tracking.progress=false'])
+    summary = run(config, workdir=pathlib.Path(workdir) / f'{mode}-{i}')
+    assert summary['parallel']['devices'] == NUM_DEVICES, summary['parallel']
+    finished.append(summary['status'])
+  return {'statuses': finished}
+
+
 if __name__ == '__main__':
   check = sys.argv[1]
   if check == 'steps':
     out = check_steps()
   elif check == 'loop':
     out = check_loop(sys.argv[2])
+  elif check == 'population':
+    out = check_population(sys.argv[2])
+  elif check == 'stable':
+    out = check_stable(*sys.argv[2:5])
   else:
     raise SystemExit(f'unknown check {check!r}')
   print(json.dumps(out))

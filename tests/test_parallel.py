@@ -44,6 +44,7 @@ def test_pmap_and_sharded_steps_equal_one_device_on_the_whole_batch():
     assert r['batch_stats'] < TOLERANCE, (mode, r)
     assert r['opt_state'] < TOLERANCE, (mode, r)
     assert r['loss_equal_on_devices']
+    assert r['local_on_one_device']
 
 
 @pytest.mark.slow
@@ -56,6 +57,28 @@ def test_runs_in_every_mode_agree_and_resume_across_modes(tmp_path):
   accuracies = set(results['test_accuracy'].values())
   assert len(accuracies) == 1, results['test_accuracy']
   assert results['resumed_from_epoch'] == 1
+
+
+@pytest.mark.slow
+def test_population_members_are_sharded_over_every_device(tmp_path):
+  results = _worker('population', str(tmp_path), timeout=300)
+  assert results['members_per_device'] == [4] and results['devices_used'] == 8
+  for k, padded in (('32', 32), ('5', 8)):
+    r = results[k]
+    assert r['parallel'] == {'mode': 'vmap', 'devices': 8, 'processes': 1}, r
+    assert r['population'] == {'size': int(k), 'member': 0, 'padded_size': padded}, r
+    assert r['statuses'] == ['done'], r
+    # The same members on 1 device: only XLA's layout of the program differs.
+    assert r['final'] < 1e-4 and r['params'] < 1e-4, (k, r)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('mode', ['pmap', 'sharded'])
+def test_batchnorm_runs_on_eight_devices_never_hang(mode, mnist_dir, tmp_path):
+  """Issue 17: no collective outside the train step, so no stall: 10 of 10."""
+  results = _worker('stable', mode, str(mnist_dir.parent), str(tmp_path),
+                    timeout=280)
+  assert results['statuses'] == ['done'] * 10
 
 
 def test_batch_must_split_evenly_over_devices():

@@ -13,7 +13,7 @@ from research.errors import ConfigError
 from research.train import run
 from research.train.population import group_key, train_population
 from research.train.restore import load_trained
-from train_helpers import tiny_config
+from train_helpers import assert_trees_equal, tiny_config
 
 BASE = ('train.num_epochs=3', 'model.hidden=(32,)')
 # Members differ in every kind of array hyperparameter at once.
@@ -141,3 +141,109 @@ def test_population_launcher_agrees_with_separate_runs_and_skips_finished(tmp_pa
     assert json.loads(open(f"{record['run_dir']}/trial.json").read())['status'] == 'done'
   again = population_launcher.launch(trials, output_dir=str(tmp_path), extra=extra)
   assert all(r.get('skipped') for r in again)
+
+
+def _tree_bytes(root):
+  """{relative path: bytes} of every file under `root`."""
+  return {str(p.relative_to(root)): p.read_bytes()
+          for p in sorted(root.rglob('*')) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_population_sweep_over_a_finished_run_leaves_it_untouched(tmp_path, capsys):
+  """The blocker of issue 17: `research run`, then `research sweep --launcher
+  population` over the same output directory."""
+  from launch.cli import main  # pylint: disable=g-import-not-at-top
+  common = ['--set', 'train.num_epochs=2', '--set', 'model.hidden=(16,)',
+            '--set', 'tracking.wandb=disabled']
+  out = tmp_path / 'runs_x'
+  assert main(['run', 'quickstart', *common, '--set', f'tracking.output_dir={out}']) == 0
+  [finished] = list((out / 'quickstart').iterdir())
+  before = _tree_bytes(finished)
+  assert main(['sweep', 'quickstart', '--launcher', 'population', *common,
+               '--output-dir', str(out)]) == 0
+  printed = capsys.readouterr()
+  assert 'failed' not in printed.out, printed.out
+  records = [json.loads(p.read_text()) for p in (out / 'quickstart').glob('*/trial.json')]
+  assert sorted(r['status'] for r in records) == ['done'] * 3
+  # The plain run's files are as it left them; only its trial record is new.
+  after = _tree_bytes(finished)
+  assert after.pop('trial.json')
+  assert after == before
+  assert not list(out.rglob('population-*'))  # no second home for a member
+  # Again: everything is skipped, nothing trains.
+  assert main(['sweep', 'quickstart', '--launcher', 'population', *common,
+               '--output-dir', str(out)]) == 0
+  assert 'population of' not in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_an_interrupted_member_resumes_alone_and_a_run_resumes_in_a_population(tmp_path):
+  """A member's run directory is a run's: its checkpoints resume either way."""
+  configs = _configs(tmp_path, members=SIMPLE_MEMBERS)
+
+  class Stop(Exception):
+    pass
+
+  def stop_at_two(epoch, state):
+    del state
+    if epoch == 2:
+      raise Stop()
+
+  with pytest.raises(Stop):
+    train_population(configs, epoch_end_hook=stop_at_two)
+  alone = run(configs[0])  # member 0 finishes as a plain run
+  assert alone['resumed_from_epoch'] == 1 and alone['status'] == 'done'
+  summaries = train_population(configs)  # member 1 resumes; member 0 is left
+  assert summaries[0]['already_finished'] and summaries[0]['final'] == alone['final']
+  assert summaries[1]['resumed_from_epoch'] == 1 and summaries[1]['status'] == 'done'
+  assert summaries[1]['population'] == {'size': 1, 'member': 0, 'padded_size': 1}
+  reference = run(configs[1], workdir=tmp_path / 'reference')
+  assert summaries[1]['final'] == pytest.approx(reference['final'], rel=1e-5, abs=1e-6)
+
+
+def test_members_draw_the_batches_and_masks_of_their_runs():
+  """Permutations and dropout masks are integers and booleans from the same
+  keys: vmapped over members they are the runs' own, bit for bit."""
+  from research.train.epoch import epoch_batch_indices  # pylint: disable=g-import-not-at-top
+  keys = jax.random.split(jax.random.PRNGKey(3), 5)
+  batched = jax.vmap(lambda k: epoch_batch_indices(k, 1000, 32, True))(keys)
+  masks = jax.vmap(lambda k: jax.random.bernoulli(k, 0.7, (64, 100)))(keys)
+  for i, key in enumerate(keys):
+    np.testing.assert_array_equal(batched[i], epoch_batch_indices(key, 1000, 32, True))
+    np.testing.assert_array_equal(masks[i], jax.random.bernoulli(key, 0.7, (64, 100)))
+
+
+@pytest.mark.slow
+def test_members_follow_their_runs_step_by_step(tmp_path):
+  """Same initialization (bit for bit), then the same trajectory to float32
+  rounding: after 10 steps and after 100 (shuffled batches, dropout)."""
+  extra = ('train.batch_size=400', 'train.shuffle=true', 'train.num_epochs=10',
+           'model.dropout=0.2')  # 4000 examples: 10 steps an epoch
+  members = [('seed=0', 'optimizer.learning_rate=0.01'),
+             ('seed=1', 'optimizer.learning_rate=0.003')]
+  states = {}
+
+  def keep(name):
+    def hook(epoch, state):
+      if epoch in (1, 10):
+        states[name, epoch] = jax.device_get(state)
+    return hook
+
+  from research.parallel import member  # pylint: disable=g-import-not-at-top
+  from research.train.loop import build, initial_state  # pylint: disable=g-import-not-at-top
+  from research.parallel import Parallel  # pylint: disable=g-import-not-at-top
+  configs = _configs(tmp_path / 'pop', *extra, members=members)
+  train_population(configs, epoch_end_hook=keep('population'))
+  parts = build(configs[0], Parallel('jit'))
+  for i, m in enumerate(members):
+    config = tiny_config(*BASE, *m, *extra, f'tracking.output_dir={tmp_path / "alone"}')
+    run(config, epoch_end_hook=keep(i))
+    # Both start from `initial_state` of the config: the same bits.
+    assert_trees_equal(jax.device_get(initial_state(config, parts)),
+                       jax.device_get(initial_state(configs[i], parts)))
+    for epoch, tolerance in ((1, 1e-6), (10, 1e-4)):
+      alone, pop = states[i, epoch], member(states['population', epoch], i)
+      assert int(pop.step) == int(alone.step) == 10 * epoch
+      for a, b in zip(jax.tree.leaves(alone.params), jax.tree.leaves(pop.params)):
+        np.testing.assert_allclose(b, a, rtol=tolerance, atol=tolerance)

@@ -16,7 +16,6 @@ sampling are pure functions of plain values.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import pathlib
 import time
@@ -175,11 +174,6 @@ def _score(summary: dict, metric: str) -> float | None:
   return float(value) if value is not None else None
 
 
-def _digest(paths: Sequence[pathlib.Path]) -> str:
-  text = '\n'.join(str(p) for p in paths)
-  return hashlib.sha256(text.encode()).hexdigest()[:10]
-
-
 def short_run_config(config: ml_collections.ConfigDict,
                      epochs: int) -> ml_collections.ConfigDict:
   """`config` trained for `epochs`, its schedule compressed to match: the
@@ -212,7 +206,6 @@ def train_round(config: ml_collections.ConfigDict, points: Sequence[Point], *,
               for i, c in enumerate(configs)]
   return train_population(
       configs, run_dirs=run_dirs,
-      population_dir=directory / f'population-{_digest(run_dirs)}',
       # Short probes: kept in their run directories, not sent to W&B.
       make_logger=lambda c, d: MemoryLogger())
 

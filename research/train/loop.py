@@ -1,9 +1,11 @@
 """The training loop, readable top to bottom: data on the device, one compiled
-`lax.scan` per epoch, evaluation, checkpoints, early stopping, a summary."""
+`lax.scan` per epoch, evaluation, checkpoints, early stopping, a summary; for
+one run or for a population of runs trained as one program (k >= 1 members,
+research/train/member.py)."""
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -17,15 +19,15 @@ from research import (augment, distillation, distributed, losses, metrics,
 from research.data import Dataset, load_dataset
 from research.errors import ConfigError, DivergedError
 from research.optim import build_optimizer
-from research.parallel import Parallel
+from research.parallel import Parallel, fetch, member, stack
 from research.penalties import penalty_fn
 from research.tracking import Logger, ProgressBar, RunDir, environment_info
-from research.train.checkpointing import Checkpointer
-from research.train.early_stopping import Monitor
+from research.runs import FINISHED
 from research.train.hparams import initial_hparams
 from research.train.epoch import (make_evaluate, make_predict, make_train_epoch,
                                   steps_per_epoch)
 from research.train.interrupt import stop_on_signals
+from research.train.member import Member
 from research.train.restore import load_trained
 from research.train.teachers import teacher_targets
 from research.train.state import TrainState, create_train_state
@@ -217,7 +219,7 @@ def _host_mean(values) -> float:
   return float(np.mean(np.asarray(values, dtype=np.float64)))
 
 
-def _divergence_message(metrics, first_step: int) -> str | None:
+def _divergence_problem(metrics, first_step: int) -> str | None:
   """Names the first step whose loss (or resulting parameters) is not finite."""
   step_losses = np.asarray(metrics['loss'])
   bad = np.flatnonzero(~np.isfinite(step_losses))
@@ -238,6 +240,224 @@ def _agreed(stop_requested: bool) -> bool:
   return bool(multihost_utils.process_allgather(np.int32(stop_requested)).any())
 
 
+def _frozen_unless_active(train_epoch: Callable) -> Callable:
+  """The epoch of a member that may stand still: one not active (stopped, or
+  padding a population), or whose epoch diverged, keeps the state it began
+  the epoch with, its last good state; the others train on."""
+
+  def epoch(state_and_active, x, y):
+    state, active = state_and_active
+    new, metrics = train_epoch(state, x, y)
+    ok = (active & jnp.all(jnp.isfinite(metrics['loss']))
+          & metrics['params_finite'])
+    new = jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, state)
+    return (new, active), metrics
+
+  return epoch
+
+
+def train_members(members: Sequence[Member], parallel: Parallel, *,
+                  epoch_end_hook: EpochHook | None = None) -> list[dict]:
+  """Trains (or resumes) `members` together; returns their summaries.
+
+  The one training loop: a run is one member (`parallel` in 'jit', 'sharded'
+  or 'pmap'); a population is k members under 'vmap', whose configs differ
+  only in what the state holds as data (research/train/population.py). Each
+  round trains every running member one epoch, in one compiled call; then
+  each member is on its own: divergence, its record, early stopping, its
+  latest and best checkpoints, and at the end its summary, in its own run
+  directory. A member that diverges or stops is frozen while the others go
+  on. `epoch_end_hook(epoch, state)` sees the host state after each round is
+  logged (a population's with its member axis), before its checkpoints.
+  """
+  started = time.perf_counter()
+  config = members[0].config
+  cfg = config.train
+  # Multi-host: process 0 writes run directories; all take part in orbax.
+  primary = distributed.is_primary()
+  k = len(members)
+  if k > 1 and not parallel.population:
+    raise ValueError(f'{k} members need a population (parallel mode vmap)')
+
+  parts = build(config, parallel)
+  dataset, batches = parts.dataset, parts.batches
+  x_train, y_train, splits = parts.x_train, parts.y_train, parts.splits
+  states = [m.resume(initial_state(m.config, parts)) for m in members]
+  num_params = int(sum(np.size(p) for p in jax.tree.leaves(states[0].params)))
+  size = parallel.padded_size(k) if parallel.population else 1
+  state = parallel.put_state(stack(states, size) if parallel.population
+                             else states[0])
+  del states  # placed (donated to the first epoch under 'jit')
+
+  def active():
+    flags = np.asarray([m.running for m in members] + [False] * (size - k))
+    return parallel.put_state(flags if parallel.population else flags[0])
+
+  def per_member(outputs):
+    """Host arrays with a leading member axis (a run's of length 1), of
+    outputs that are `local` (or a population's)."""
+    if parallel.population:
+      return jax.tree.map(lambda a: np.asarray(a)[:k], fetch(outputs))
+    return jax.tree.map(lambda a: np.asarray(a)[None], jax.device_get(outputs))
+
+  evaluate_placed = parallel.compile_eval(parts.evaluate)
+  predict_placed = parallel.compile_eval(parts.predict)
+
+  def evaluate(split) -> dict:
+    x, y = parallel.local(split)
+    return per_member(evaluate_placed(parallel.local(state), x, y))
+
+  def predict(split) -> np.ndarray:
+    x, _ = parallel.local(split)
+    return per_member(predict_placed(parallel.local(state), x))
+
+  host = None  # the state on the host, fetched once a round when needed
+
+  def host_state():
+    nonlocal host
+    if host is None:
+      host = parallel.host_state(state)
+      if parallel.population:
+        host = jax.tree.map(lambda a: a[:k], host)
+    return host
+
+  def member_state(m: Member):
+    return member(host_state(), m.index) if parallel.population else host_state()
+
+  compile_started = time.perf_counter()
+  train_epoch = parallel.compile(_frozen_unless_active(parts.train_epoch))
+  train_epoch = train_epoch.lower((state, active()), x_train,
+                                  y_train).compile()
+  compile_s = time.perf_counter() - compile_started
+  setup_s = compile_started - started
+
+  def elapsed() -> float:
+    return time.perf_counter() - started
+
+  progress = ProgressBar(
+      cfg.num_epochs * batches, initial_step=min(m.step for m in members),
+      enabled=config.tracking.progress and primary,
+      desc=(config.experiment or 'train') + (f' x{k}' if k > 1 else ''))
+  with stop_on_signals() as stop_request:
+    try:
+      while any(m.running for m in members):
+        training = [m for m in members if m.running]
+        (state, _), step_metrics = train_epoch((state, active()), x_train,
+                                               y_train)
+        host = None
+        # Reading the losses waits for the epoch: nothing runs ahead of its
+        # divergence check (and sharded CPU loops need the wait anyway).
+        step_metrics = per_member(parallel.local(step_metrics))
+        for m in training:
+          problem = _divergence_problem(member(step_metrics, m.index), m.step)
+          if problem:
+            m.diverge(problem)
+          else:
+            m.epoch, m.step = m.epoch + 1, m.step + batches
+        advanced = [m for m in training if m.running]
+
+        evaluated = {}
+        if any(m.needs_evaluation() for m in advanced):
+          for name, split in splits.items():
+            for key, values in evaluate(split).items():
+              evaluated[f'{name}/{key}'] = values
+        improved = []
+        for m in advanced:
+          record = {'epoch': m.epoch, 'step': m.step}
+          for key in ('loss', 'accuracy', 'objective'):
+            if key in step_metrics:
+              record[f'train/{key}'] = _host_mean(step_metrics[key][m.index])
+          if m.needs_evaluation():
+            for key, values in evaluated.items():
+              record[key] = float(values[m.index])
+          record['time_s'] = m.elapsed_before + elapsed()
+          if m.log(record):
+            improved.append(m)
+        _show(progress, members, record if k == 1 and advanced else None)
+
+        if epoch_end_hook is not None:
+          epoch_end_hook(max(m.epoch for m in members), host_state())
+        for m in improved:
+          m.checkpointer.save_best(m.step, member_state(m), m.meta(elapsed()))
+        stop_requested = _agreed(stop_request.requested)
+        for m in advanced:
+          if m.wants_checkpoint(stop_requested):
+            m.checkpointer.save_latest(m.step, member_state(m),
+                                       m.meta(elapsed()))
+        if stop_requested:
+          break
+    finally:
+      progress.close()
+      for m in members:
+        m.checkpointer.close()
+
+  for m in members:
+    if m.running:
+      m.status = 'interrupted'
+  final, predictions = {}, {}
+  if any(m.status in FINISHED for m in members):
+    # Final metrics in evaluation mode, the training split included.
+    for name, split in {'train': parts.train_split, **splits}.items():
+      for key, values in evaluate(split).items():
+        final[f'{name}/{key}'] = values
+    predictions = {name: predict(splits[name])
+                   for name in REPORTED_SPLITS if name in splits}
+
+  wall_s = elapsed()
+  train_s = max(wall_s - compile_s - setup_s, 1e-9)
+  summaries = []
+  for m in members:
+    trained = m.step - m.start_step
+    summary = {
+        'status': m.status, 'experiment': m.config.experiment,
+        'seed': m.config.seed, 'run_dir': str(m.run_dir.path),
+        'epochs': m.epoch, 'steps': m.step, 'steps_per_epoch': batches,
+        'resumed_from_epoch': m.start_epoch or None, 'num_params': num_params,
+        'parallel': {'mode': parallel.mode, 'devices': parallel.num_devices,
+                     'processes': jax.process_count()},
+        'wall_time_s': m.elapsed_before + wall_s, 'compile_time_s': compile_s,
+        # A population's members trained at the same time: each its own rate.
+        'steps_per_second': trained / train_s if trained else None,
+        'examples_per_second': (trained * parts.examples_per_step / train_s
+                                if trained else None),
+        'data': parts.data_summary,
+        'environment': environment_info(),
+        'stopped_by': stop_request.signal_name,
+    }
+    if parallel.population:
+      summary['population'] = {'size': k, 'member': m.index,
+                               'padded_size': size}
+    if m.error:
+      summary['error'] = m.error
+    if m.status in FINISHED:
+      summary['final'] = {key: float(v[m.index]) for key, v in final.items()}
+      summary['report'] = prediction_reports(
+          dataset, {name: p[m.index] for name, p in predictions.items()})
+    best = m.best_record()
+    if best:
+      summary['best'] = best
+    summaries.append(m.finish(summary))
+  return summaries
+
+
+def _show(progress: ProgressBar, members: Sequence[Member],
+          record: dict | None) -> None:
+  """A run's bar shows its record; a population's how many members still
+  run and the best monitored value among them."""
+  step = max(m.step for m in members)
+  epoch = max(m.epoch for m in members)
+  num_epochs = members[0].config.train.num_epochs
+  if record is not None:
+    progress.update(step, epoch, num_epochs, record)
+    return
+  bests = [m.monitor.best for m in members if m.monitor.best is not None]
+  pick = max if members[0].monitor.mode == 'max' else min
+  progress.update(step, epoch, num_epochs, {}, members={
+      'running': sum(m.running for m in members), 'total': len(members),
+      'monitor': members[0].config.train.monitor,
+      'best': pick(bests) if bests else None})
+
+
 def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
           *, epoch_end_hook: EpochHook | None = None) -> dict:
   """Trains (or resumes) the run of `config` in `run_dir`; returns its summary.
@@ -245,160 +465,12 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
   Raises DivergedError when the loss becomes NaN or Inf; the summary written
   then says so, and the latest checkpoint is the last good state.
   """
-  started = time.perf_counter()
-  cfg = config.train
-  # Multi-host: process 0 writes the run directory; all take part in orbax.
-  primary = distributed.is_primary()
-
   parallel = Parallel.from_config(config)
-  if parallel.mode == 'vmap':
+  if parallel.population:
     raise ConfigError("parallel.mode: 'vmap' trains a population of runs; "
                       'launch it with `research sweep --launcher population`')
-  parts = build(config, parallel)
-  dataset, batches = parts.dataset, parts.batches
-  x_train, y_train, splits = parts.x_train, parts.y_train, parts.splits
-  state = initial_state(config, parts)
-  train_epoch = parallel.compile(parts.train_epoch)
-  evaluate_placed = parallel.compile_eval(parts.evaluate)
-  predict_placed = parallel.compile_eval(parts.predict)
-
-  def evaluate(state, split) -> dict:
-    x, y = parallel.host_state(split)
-    return {k: float(v) for k, v in
-            evaluate_placed(parallel.host_state(state), x, y).items()}
-
-  def predict(state, split) -> np.ndarray:
-    x, _ = parallel.host_state(split)
-    return np.asarray(predict_placed(parallel.host_state(state), x))
-
-  checkpointer = Checkpointer(run_dir.checkpoint_dir, keep=cfg.keep_checkpoints)
-  monitor = Monitor(mode=cfg.monitor_mode, patience=cfg.patience,
-                    min_delta=cfg.min_delta)
-  epoch, elapsed_before = 0, 0.0
-  restored = checkpointer.restore_latest(state)
-  if restored is not None:
-    state, meta = restored
-    epoch, elapsed_before = meta['epoch'], meta['elapsed_s']
-    monitor = Monitor.from_dict(meta['monitor'])
-    # Epochs logged after that checkpoint will be trained and logged again.
-    if primary:
-      run_dir.truncate_metrics(int(state.step))
-  start_epoch, start_step = epoch, int(state.step)
-  state = parallel.put_state(state)
-
-  compile_started = time.perf_counter()
-  train_epoch = train_epoch.lower(state, x_train, y_train).compile()
-  compile_s = time.perf_counter() - compile_started
-  setup_s = compile_started - started
-
-  def meta() -> dict:
-    return {'epoch': epoch, 'monitor': monitor.to_dict(),
-            'elapsed_s': elapsed_before + time.perf_counter() - started}
-
-  def host() -> TrainState:
-    return parallel.host_state(state)
-
-  def summarize(status: str, extra: dict | None = None) -> dict:
-    trained_steps = int(host().step) - start_step
-    wall_s = time.perf_counter() - started
-    train_s = max(wall_s - compile_s - setup_s, 1e-9)
-    summary = {
-        'status': status, 'experiment': config.experiment, 'seed': config.seed,
-        'run_dir': str(run_dir.path), 'epochs': epoch, 'steps': int(host().step),
-        'steps_per_epoch': batches,
-        'resumed_from_epoch': start_epoch or None,
-        'num_params': int(sum(np.size(p) for p in jax.tree.leaves(host().params))),
-        'parallel': {'mode': parallel.mode, 'devices': parallel.num_devices,
-                     'processes': jax.process_count()},
-        'wall_time_s': elapsed_before + wall_s, 'compile_time_s': compile_s,
-        'steps_per_second': trained_steps / train_s if trained_steps else None,
-        'examples_per_second': (trained_steps * parts.examples_per_step / train_s
-                                if trained_steps else None),
-        'data': parts.data_summary,
-        'environment': environment_info(),
-    }
-    summary.update(extra or {})
-    if primary:
-      run_dir.write_summary(summary)
-    logger.log_summary(summary)
-    return summary
-
-  total_steps = cfg.num_epochs * batches
-  progress = ProgressBar(total_steps, initial_step=start_step,
-                         enabled=config.tracking.progress and primary,
-                         desc=config.experiment or 'train')
-  status = 'done'
-  with stop_on_signals() as stop_request:
-    try:
-      while epoch < cfg.num_epochs:
-        first_step = int(host().step)
-        state, step_metrics = train_epoch(state, x_train, y_train)
-        step_metrics = parallel.host_state(step_metrics)
-        # Reading the losses waits for the epoch: nothing runs ahead of its
-        # divergence check (and sharded CPU loops need the wait anyway).
-        problem = _divergence_message(step_metrics, first_step)
-        if problem:
-          saved = checkpointer.latest_steps()
-          kept = (f'the last good checkpoint is step {saved[-1]} in '
-                  f'{checkpointer.directory / "latest"}' if saved else
-                  'no checkpoint had been saved yet')
-          message = (f'Run diverged: {problem} (epoch {epoch + 1}). '
-                     f'Stopped; {kept}.')
-          summarize('diverged', {'error': message})
-          raise DivergedError(message)
-        epoch += 1
-
-        record = {'epoch': epoch, 'step': int(host().step)}
-        for key in ('loss', 'accuracy', 'objective'):
-          if key in step_metrics:
-            record[f'train/{key}'] = _host_mean(step_metrics[key])
-        if epoch % cfg.eval_every_epochs == 0 or epoch == cfg.num_epochs:
-          for name, split in splits.items():
-            for key, value in evaluate(state, split).items():
-              record[f'{name}/{key}'] = value
-        record['time_s'] = elapsed_before + time.perf_counter() - started
-
-        is_best = False
-        if cfg.monitor in record:
-          is_best = monitor.update(record[cfg.monitor], epoch, record['step'])
-        if primary:
-          run_dir.append_metrics(record)
-        logger.log_metrics(record, step=record['step'])
-        progress.update(record['step'], epoch, cfg.num_epochs, record)
-
-        if epoch_end_hook is not None:
-          epoch_end_hook(epoch, host())
-        if is_best:
-          checkpointer.save_best(record['step'], host(), meta())
-        stop_requested = _agreed(stop_request.requested)
-        stopping = stop_requested or monitor.should_stop
-        if (epoch % cfg.checkpoint_every_epochs == 0 or stopping
-            or epoch == cfg.num_epochs):
-          checkpointer.save_latest(record['step'], host(), meta())
-        if stop_requested:
-          status = 'interrupted'
-          break
-        if monitor.should_stop:
-          status = 'early_stopped'
-          break
-    finally:
-      progress.close()
-      checkpointer.close()
-
-  extra = {'stopped_by': stop_request.signal_name}
-  if status != 'interrupted':
-    # Final metrics in evaluation mode, the training split included.
-    final = {}
-    for name, split in {'train': parts.train_split, **splits}.items():
-      for key, value in evaluate(state, split).items():
-        final[f'{name}/{key}'] = value
-    extra['final'] = final
-    extra['report'] = prediction_reports(dataset, {
-        name: predict(state, splits[name])
-        for name in REPORTED_SPLITS if name in splits})
-  if monitor.best_epoch is not None and primary:
-    best = next((r for r in run_dir.read_metrics()
-                 if r['epoch'] == monitor.best_epoch), {})
-    extra['best'] = {'monitor': cfg.monitor, **best}
-  return summarize(status, extra)
-
+  [summary] = train_members([Member(config, run_dir, logger)], parallel,
+                            epoch_end_hook=epoch_end_hook)
+  if summary['status'] == 'diverged':
+    raise DivergedError(summary['error'])
+  return summary

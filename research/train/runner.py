@@ -38,6 +38,10 @@ def clear_run_dir(run_dir: RunDir) -> None:
 
 
 def make_logger(config: ml_collections.ConfigDict, run_dir: RunDir):
+  """The run's W&B logger (its run id kept in the run directory, so a resumed
+  run logs to the same W&B run); a no-op on every process but the first."""
+  if not distributed.is_primary():
+    return MultiLogger()
   run_id = run_dir.read_json('wandb_run_id.json')
   if run_id is None:
     run_id = uuid.uuid4().hex[:12]
@@ -54,18 +58,12 @@ def _sync(name: str) -> None:
     multihost_utils.sync_global_devices(name)
 
 
-def run(config: ml_collections.ConfigDict, *,
-        workdir: str | pathlib.Path | None = None, restart: bool = False,
-        epoch_end_hook=None) -> dict:
-  """Resolves `config` (unless it is already), then trains it in its run
-  directory; returns the summary. A finished run is not trained again unless
-  `restart`."""
-  config = resolve(config)
-  compilation_cache.enable()
-  # Joins the other processes of a multi-host run (a no-op for one process);
-  # before anything else asks JAX for its devices.
-  distributed.initialize(config.parallel)
-  run_dir = RunDir(workdir or default_run_dir(config))
+def prepare(config: ml_collections.ConfigDict, run_dir: RunDir, *,
+            restart: bool = False) -> dict | None:
+  """Makes `run_dir` ready for `config`: the summary of the run there if it
+  has finished (marked `already_finished`: not to be trained again), else
+  None once config.json is written. Refuses a directory that holds another
+  config's run. Whichever launcher trains it, a run starts here."""
   # Multi-host: every process trains (and takes part in orbax's saves) in the
   # same, shared run directory; only process 0 writes the other files.
   primary = distributed.is_primary()
@@ -83,9 +81,26 @@ def run(config: ml_collections.ConfigDict, *,
     return {**previous, 'already_finished': True}
   if primary:
     run_dir.write_config(config.to_dict())
-  logger = make_logger(config, run_dir) if primary else MultiLogger()
+  return None
+
+
+def run(config: ml_collections.ConfigDict, *,
+        workdir: str | pathlib.Path | None = None, restart: bool = False,
+        epoch_end_hook=None) -> dict:
+  """Resolves `config` (unless it is already), then trains it in its run
+  directory; returns the summary. A finished run is not trained again unless
+  `restart`."""
+  config = resolve(config)
+  compilation_cache.enable()
+  # Joins the other processes of a multi-host run (a no-op for one process);
+  # before anything else asks JAX for its devices.
+  distributed.initialize(config.parallel)
+  run_dir = RunDir(workdir or default_run_dir(config))
+  finished = prepare(config, run_dir, restart=restart)
+  if finished is not None:
+    return finished
+  logger = make_logger(config, run_dir)
   try:
     return train(config, run_dir, logger, epoch_end_hook=epoch_end_hook)
   finally:
     logger.finish()
-
