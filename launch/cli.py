@@ -152,7 +152,7 @@ def _launch_trials(args, trials) -> list[dict]:
   except ImportError as e:
     raise LaunchError(f'the population launcher is not available ({e})') from e
   return population.launch(trials, output_dir=args.output_dir, log=_log,
-                           max_size=args.max_population)
+                           max_size=args.max_population, quiet=args.quiet)
 
 
 def _label(record: dict, common) -> str:
@@ -322,8 +322,9 @@ def _add_sweep_parser(sub) -> None:
   p.add_argument('--output-dir', default='runs',
                  help='runs go to OUTPUT_DIR/EXPERIMENT/seed<k>-<config hash>')
   p.add_argument('--quiet', action='store_true',
-                 help='no progress (local: a bar on a terminal, else a line '
-                 'per trial); failed trials and the results still print')
+                 help='no progress (trials done / running / failed, and a '
+                 "population's epochs: a bar on a terminal, else a line "
+                 'each); failed trials and the results still print')
   p.add_argument('--workers', type=int, default=None,
                  help='local: trials at a time (default min(2, CPUs))')
   p.add_argument('--max-population', type=int, default=None, metavar='K',

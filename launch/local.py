@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from launch import trials as trials_lib
-from launch.progress import SweepProgress
+from launch.progress import SweepProgress, sweep_description
 from launch.trials import Trial
 
 
@@ -78,7 +78,7 @@ def launch(trials: Sequence[Trial], *, output_dir: str,
     log(f'running {len(todo)} trial(s), {min(workers, len(todo))} at a time')
   stop = threading.Event()
   progress = SweepProgress(
-      len(todo), desc=' '.join(['sweep', *_names_of(trials)]), quiet=quiet,
+      len(todo), desc=sweep_description(trials), quiet=quiet,
       skipped=len(trials) - len(todo))
 
   def run(i: int) -> dict:
@@ -106,8 +106,3 @@ def launch(trials: Sequence[Trial], *, output_dir: str,
       for future, i in futures.items():
         records[i] = future.result()
   return records
-
-
-def _names_of(trials: Sequence[Trial]) -> list[str]:
-  """The experiments of `trials`, once each, for the progress line."""
-  return list(dict.fromkeys(t.experiment for t in trials))

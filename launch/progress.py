@@ -46,10 +46,15 @@ from typing import TextIO
 
 import tqdm
 
-__all__ = ['ERRORS', 'SweepProgress']
+__all__ = ['ERRORS', 'SweepProgress', 'sweep_description']
 
 # Statuses printed in every mode, `quiet` included.
 ERRORS = frozenset({'failed'})
+
+
+def sweep_description(trials) -> str:
+  """'sweep <experiment>' (each experiment of `trials` once): the bar's name."""
+  return ' '.join(['sweep', *dict.fromkeys(t.experiment for t in trials)])
 
 
 def _is_terminal(stream) -> bool:
