@@ -128,8 +128,40 @@ def run_main(process_id: int, num_processes: int, port: int,
                     'parallel': summary['parallel']}), flush=True)
 
 
+POPULATION_OVERRIDES = ('model.hidden=(16,)', 'train.num_epochs=2',
+                        'model.dropout=0.1')
+POPULATION_SIZE = 3  # padded to 4 over 2 processes x 2 devices
+
+
+def population_configs(out_dir, coordinator: tuple[str, ...] = ()):
+  from train_helpers import tiny_config  # pylint: disable=g-import-not-at-top
+  return [tiny_config(*POPULATION_OVERRIDES, f'seed={i}',
+                      f'optimizer.learning_rate={(0.003, 0.01, 0.03)[i]}',
+                      f'tracking.output_dir={out_dir}', *coordinator)
+          for i in range(POPULATION_SIZE)]
+
+
+def population_main(process_id: int, num_processes: int, port: int,
+                    local_devices: int, out_dir: str) -> None:
+  """A population whose member axis spans both processes' devices."""
+  jax.config.update('jax_platforms', 'cpu')
+  jax.config.update('jax_num_cpu_devices', local_devices)
+  from research.train.population import train_population  # pylint: disable=g-import-not-at-top
+  summaries = train_population(population_configs(
+      pathlib.Path(out_dir) / 'pop',
+      (f"parallel.coordinator_address='127.0.0.1:{port}'",
+       f'parallel.num_processes={num_processes}',
+       f'parallel.process_id={process_id}')))
+  print(json.dumps({'process': process_id,
+                    'final': [s['final'] for s in summaries],
+                    'parallel': summaries[0]['parallel'],
+                    'population': summaries[0]['population']}), flush=True)
+
+
 if __name__ == '__main__':
   if sys.argv[7:] == ['run']:
     run_main(*(int(a) for a in sys.argv[1:5]), sys.argv[6])
+  elif sys.argv[7:] == ['population']:
+    population_main(*(int(a) for a in sys.argv[1:5]), sys.argv[6])
   else:
     main(*(int(a) for a in sys.argv[1:6]), sys.argv[6])

@@ -4,6 +4,7 @@ environment), per-process data shards, and two real processes joined by
 
 import json
 import os
+import pathlib
 import socket
 import subprocess
 import sys
@@ -297,3 +298,23 @@ def test_a_run_on_two_processes_is_the_single_process_run(tmp_path):
   assert json.loads((run_dir / 'summary.json').read_text())['status'] == 'done'
   assert sorted(p.name for p in (run_dir / 'checkpoints' / 'latest').iterdir()
                 if p.name.isdigit()) == ['124', '62']
+
+
+@pytest.mark.slow
+def test_a_population_spans_the_processes(tmp_path):
+  """The member axis over 2 processes x 2 devices (3 members, padded to 4):
+  each member's run directory written once, by process 0, with the result of
+  the same population in one process."""
+  from research.train.population import train_population  # pylint: disable=g-import-not-at-top
+  results = _run_workers(tmp_path, 2, 0, extra_args=('population',))
+  alone = train_population(distributed_worker.population_configs(tmp_path / 'alone'))
+  for r in results:
+    assert r['parallel'] == {'mode': 'vmap', 'devices': 4, 'processes': 2}, r
+    assert r['population'] == {'size': 3, 'member': 0, 'padded_size': 4}, r
+    for got, want in zip(r['final'], alone):
+      assert got == pytest.approx(want['final'], rel=1e-5, abs=1e-6)
+  for s in alone:
+    name = pathlib.Path(s['run_dir']).name
+    member_dir = tmp_path / 'pop' / 'quickstart' / name
+    assert json.loads((member_dir / 'summary.json').read_text())['status'] == 'done'
+    assert len((member_dir / 'metrics.jsonl').read_text().splitlines()) == 2

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import ml_collections
 
-from research import compilation_cache
+from research import compilation_cache, distributed
 from research import config as config_lib
 from research.errors import ConfigError
 from research.parallel import Parallel
@@ -83,6 +83,9 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], *,
           'a population trains configs that differ only in '
           f'{", ".join(ARRAY_KEYS)} (and are zero in the same places); these '
           f'also differ in {_differing_keys(first, c)}')
+  # Joins the processes of a multi-host population (a no-op for one), before
+  # anything asks JAX for its devices: the member axis spans them all.
+  distributed.initialize(first.parallel)
   run_dirs = [RunDir(d) for d in
               (run_dirs or [runner.default_run_dir(c) for c in configs])]
   make_logger = make_logger or runner.make_logger
