@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from collections.abc import Callable, Sequence
 
 import submitit
@@ -26,7 +27,15 @@ class _TrialTask(submitit.helpers.Checkpointable):
 
   def __call__(self, trial: Trial, output_dir: str,
                extra: tuple[str, ...]) -> dict:
-    return trials_lib.run_trial(trial, output_dir, extra)
+    record = trials_lib.run_trial(trial, output_dir, extra)
+    if (record['status'] == 'interrupted'
+        and os.environ.get('SUBMITIT_EXECUTOR') == 'slurm'):
+      # SLURM signalled the job (USR2 before its time limit, SIGTERM when
+      # preempted): the run saved a checkpoint at the end of its epoch and
+      # stopped. submitit's handler of its signal, back in place now,
+      # requeues the job with these arguments (the run resumes) and exits.
+      signal.raise_signal(getattr(signal, 'SIG' + submitit.JobEnvironment.USR_SIG))
+    return record
 
 
 def make_executor(folder: str, cluster: str = 'slurm') -> submitit.Executor:

@@ -1,5 +1,7 @@
-"""SIGTERM (a scheduler preempting the job) and SIGINT ask the loop to stop at
-the end of the current epoch, after saving a checkpoint."""
+"""SIGTERM (a scheduler preempting the job), SIGUSR2 (SLURM's warning that the
+time limit is near: `sbatch --signal=USR2@90`, submitit's default) and SIGINT
+ask the loop to stop at the end of the current epoch, after saving a
+checkpoint."""
 
 import contextlib
 import signal
@@ -16,7 +18,7 @@ class StopRequest:
 
 
 @contextlib.contextmanager
-def stop_on_signals(signals=(signal.SIGTERM, signal.SIGINT)):
+def stop_on_signals(signals=(signal.SIGTERM, signal.SIGUSR2, signal.SIGINT)):
   """Yields a StopRequest that the handlers set; restores old handlers after.
 
   Outside the main thread Python cannot install handlers: the request is then
