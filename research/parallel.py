@@ -11,12 +11,15 @@
            (through the model's `bn_axis_name`) BatchNorm's statistics, and
            folds the device index into its key (different dropout masks).
   vmap     a population: every leaf of the state has a leading member axis,
-           sharded over a 1-D mesh of every device (of every process) along
-           `'members'`; the data is replicated. The members, which differ only
+           sharded over every device (of every process) along a `'members'`
+           mesh axis; the data is replicated. The members, which differ only
            in data (seed, learning rate, weight decay, dropout rate, mixup
            alpha: the state's `hparams`), train as one compiled program with
            no communication between devices. A population that does not
-           divide over the devices is padded (`padded_size`).
+           divide over the devices is padded (`padded_size`). With
+           `data_parallel` d > 1 the mesh is (members, batch): each member's
+           batch is split over d devices as under 'sharded' (the partitioner
+           averages its gradient and BatchNorm statistics over them).
 
 The functions compiled here have the signature `fn(state, *data) -> (state,
 outputs)`. `Parallel` also places states and data where its mode wants them
@@ -49,6 +52,7 @@ class Parallel:
   arrays live."""
   mode: str = 'jit'
   devices: tuple[Any, ...] = ()
+  data_parallel: int = 1  # 'vmap': devices per member (its batch split)
 
   def __post_init__(self):
     if self.mode not in MODES:
@@ -56,12 +60,21 @@ class Parallel:
     if not self.devices:
       devices = jax.devices() if self.mode != 'jit' else jax.devices()[:1]
       object.__setattr__(self, 'devices', tuple(devices))
+    if self.data_parallel > 1 and self.mode != 'vmap':
+      raise ConfigError(f'parallel.data_parallel: {self.data_parallel} splits '
+                        "a population member's batch (mode 'vmap'); 'sharded' "
+                        'and pmap split the batch over every device already')
+    if len(self.devices) % self.data_parallel:
+      raise ConfigError(
+          f'parallel.data_parallel: {self.data_parallel} devices per member '
+          f'do not divide the {len(self.devices)} devices')
 
   @classmethod
-  def from_config(cls, config) -> 'Parallel':
-    """`parallel.mode` over the first `parallel.num_devices` devices (0 = all;
-    'jit' uses one)."""
-    mode, wanted = config.parallel.mode, config.parallel.num_devices
+  def from_config(cls, config, mode: str | None = None) -> 'Parallel':
+    """`parallel.mode` (or `mode`) over the first `parallel.num_devices`
+    devices (0 = all; 'jit' uses one)."""
+    mode = mode or config.parallel.mode
+    wanted = config.parallel.num_devices
     devices = jax.devices()
     if jax.process_count() > 1:
       # Only a global mesh spans processes; one process's devices cannot be
@@ -79,7 +92,8 @@ class Parallel:
     if wanted > len(devices):
       raise ConfigError(f'parallel.num_devices: {wanted} devices asked for; '
                         f'{len(devices)} are visible ({devices[0].platform})')
-    return cls(mode, tuple(devices[:wanted] if wanted else devices))
+    return cls(mode, tuple(devices[:wanted] if wanted else devices),
+               data_parallel=config.parallel.data_parallel)
 
   # ------------------------------------------------------------------------
   # What the step builders need to know
@@ -101,8 +115,10 @@ class Parallel:
 
   @property
   def mesh(self) -> Mesh:
-    return Mesh(np.asarray(self.devices),
-                (MEMBER_AXIS if self.population else AXIS,))
+    if self.population:
+      return Mesh(np.asarray(self.devices).reshape(-1, self.data_parallel),
+                  (MEMBER_AXIS, AXIS))
+    return Mesh(np.asarray(self.devices), (AXIS,))
 
   @property
   def replicated(self) -> NamedSharding:
@@ -110,23 +126,32 @@ class Parallel:
 
   @property
   def batch_sharding(self) -> NamedSharding:
-    """Split along the first (example, or member) axis over the mesh."""
+    """Split along the first axis (examples; a population's members) over
+    the mesh's first axis."""
     return NamedSharding(self.mesh, PartitionSpec(self.mesh.axis_names[0]))
+
+  @property
+  def member_groups(self) -> int:
+    """How many members train side by side: devices / data_parallel."""
+    return self.num_devices // self.data_parallel
 
   def padded_size(self, members: int) -> int:
     """The population size that divides over the devices: `members` rounded
-    up to a multiple of their number (the padding members are frozen copies
-    whose results are dropped)."""
-    n = self.num_devices
+    up to a multiple of `member_groups` (the padding members are frozen
+    copies whose results are dropped)."""
+    n = self.member_groups
     return -(-members // n) * n
 
   def check_batch_size(self, batch_size: int,
                        key: str = 'train.batch_size') -> None:
     """A batch must split evenly over the devices (before anything compiles)."""
-    if self.mode in ('sharded', 'pmap') and batch_size % self.num_devices:
+    split = (self.data_parallel if self.population else
+             self.num_devices if self.mode in ('sharded', 'pmap') else 1)
+    if batch_size % split:
       raise ConfigError(
           f'{key}: {batch_size} examples do not split evenly over the '
-          f'{self.num_devices} devices of parallel.mode={self.mode!r}')
+          f'{split} devices of parallel.mode={self.mode!r}'
+          + (' (parallel.data_parallel)' if self.population else ''))
 
   def local_batch_size(self, batch_size: int) -> int:
     """Examples each device sees in a step (the global batch under 'sharded',
@@ -134,11 +159,13 @@ class Parallel:
     return batch_size // self.num_devices if self.mode == 'pmap' else batch_size
 
   def wrap_step(self, train_step: Callable) -> Callable:
-    """The step with its batch laid out for the mode: under 'sharded', split
-    over the mesh (a layout hint to the partitioner, not a change of values)."""
-    if self.mode != 'sharded':
+    """The step with its batch laid out for the mode: under 'sharded' (and a
+    population's `data_parallel`), split over the mesh's 'batch' axis (a
+    layout hint to the partitioner, not a change of values; inside the
+    population's vmap, the member axis is prepended)."""
+    if not (self.mode == 'sharded' or self.data_parallel > 1):
       return train_step
-    sharding = self.batch_sharding
+    sharding = NamedSharding(self.mesh, PartitionSpec(AXIS))
 
     def sharded_step(state, batch):
       return train_step(state, jax.lax.with_sharding_constraint(batch, sharding))
@@ -237,7 +264,10 @@ class Parallel:
 
 def _over_members(fn: Callable) -> Callable:
   def population_fn(state, *data):
-    return jax.vmap(fn, in_axes=(0,) + (None,) * len(data))(state, *data)
+    # spmd_axis_name: a sharding constraint inside `fn` keeps the member
+    # axis on the 'members' mesh axis.
+    return jax.vmap(fn, in_axes=(0,) + (None,) * len(data),
+                    spmd_axis_name=MEMBER_AXIS)(state, *data)
   return population_fn
 
 
@@ -281,9 +311,19 @@ def validate_parallel_config(config) -> None:
       or p.num_devices < 0):
     raise ConfigError(f'parallel.num_devices: {p.num_devices!r} must be an '
                       'integer >= 0')
-  if p.mode in ('sharded', 'pmap') and config.train.batching != 'epoch':
+  if (isinstance(p.data_parallel, bool) or not isinstance(p.data_parallel, int)
+      or p.data_parallel < 1):
+    raise ConfigError(f'parallel.data_parallel: {p.data_parallel!r} must be '
+                      'an integer >= 1')
+  if p.data_parallel > 1 and p.mode not in ('vmap', 'jit'):
+    raise ConfigError(f'parallel.data_parallel: {p.data_parallel} splits a '
+                      "population member's batch (the population launcher's "
+                      f"mode 'vmap'), not a run under {p.mode!r}")
+  if ((p.mode in ('sharded', 'pmap') or p.data_parallel > 1)
+      and config.train.batching != 'epoch'):
     raise ConfigError(
-        f"parallel.mode: {p.mode!r} splits minibatches over devices; it needs "
+        f"parallel.mode: {p.mode!r} (data_parallel {p.data_parallel}) splits "
+        "minibatches over devices; it needs "
         f"train.batching='epoch' (not {config.train.batching!r})")
   if p.coordinator_address:
     if isinstance(p.num_processes, bool) or p.num_processes < 1:

@@ -142,20 +142,37 @@ def check_population(workdir: str) -> dict:
   from research.train.restore import load_trained  # pylint: disable=g-import-not-at-top
   workdir = pathlib.Path(workdir)
 
-  def configs(k, devices, name):
+  def configs(k, devices, name, *extra, data_parallel=1):
     return [merge(tiny_config('model.hidden=(16,)', 'train.num_epochs=2',
                               'model.dropout=0.1', f'seed={i}',
-                              f'optimizer.learning_rate={(0.003, 0.01, 0.03)[i % 3]}'),
+                              f'optimizer.learning_rate={(0.003, 0.01, 0.03)[i % 3]}',
+                              *extra),
                   {'parallel.num_devices': devices,
+                   'parallel.data_parallel': data_parallel,
                    'tracking.output_dir': str(workdir / name)})
             for i in range(k)]
 
   placed = Parallel('vmap').put_state(stack([np.arange(3.0)] * 32))
   out = {'members_per_device': sorted({s.data.shape[0] for s in placed.addressable_shards}),
          'devices_used': len(placed.sharding.device_set)}
-  for k in (32, 5):
-    many = train_population(configs(k, 0, f'{k}-on-8'))
-    one = train_population(configs(k, 1, f'{k}-on-1'))
+  # With data_parallel 2 a member's batch is split: the step's gradient is
+  # summed over the 2 devices of its group (an all-reduce in the program).
+  for dp in (1, 2):
+    par = Parallel('vmap', data_parallel=dp)
+    step = par.compile(par.wrap_step(
+        lambda w, x: (w - 0.1 * jax.numpy.mean(x @ w), jax.numpy.mean(x))))
+    hlo = step.lower(par.put_state(stack([np.ones(4, np.float32)] * 8)),
+                     par.put_data(np.ones((16, 4), np.float32))).compile().as_text()
+    out[f'all_reduce_dp{dp}'] = 'all-reduce' in hlo
+  # 4 members, each split over 2 devices (BatchNorm: statistics of the
+  # member's whole batch), against 4 members on one device.
+  bn = ('model.batchnorm=before', 'train.batch_size=64')
+  for k, many, one in (
+      (32, configs(32, 0, '32-on-8'), configs(32, 1, '32-on-1')),
+      (5, configs(5, 0, '5-on-8'), configs(5, 1, '5-on-1')),
+      ('4x2', configs(4, 0, '4x2-on-8', *bn, data_parallel=2),
+       configs(4, 1, '4-on-1', *bn))):
+    many, one = train_population(many), train_population(one)
     out[k] = {
         'parallel': many[0]['parallel'], 'population': many[0]['population'],
         'statuses': sorted({s['status'] for s in many}),

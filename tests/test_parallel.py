@@ -63,10 +63,12 @@ def test_runs_in_every_mode_agree_and_resume_across_modes(tmp_path):
 def test_population_members_are_sharded_over_every_device(tmp_path):
   results = _worker('population', str(tmp_path), timeout=300)
   assert results['members_per_device'] == [4] and results['devices_used'] == 8
-  for k, padded in (('32', 32), ('5', 8)):
+  assert not results['all_reduce_dp1'] and results['all_reduce_dp2']
+  for k, padded in (('32', 32), ('5', 8), ('4x2', 4)):
     r = results[k]
     assert r['parallel'] == {'mode': 'vmap', 'devices': 8, 'processes': 1}, r
-    assert r['population'] == {'size': int(k), 'member': 0, 'padded_size': padded}, r
+    assert r['population'] == {'size': int(k[0] if 'x' in k else k),
+                               'member': 0, 'padded_size': padded}, r
     assert r['statuses'] == ['done'], r
     # The same members on 1 device: only XLA's layout of the program differs.
     assert r['final'] < 1e-4 and r['params'] < 1e-4, (k, r)
@@ -101,6 +103,14 @@ def test_config_checks():
                                     'parallel.num_processes=2', 'parallel.process_id=2'))
   with pytest.raises(ConfigError, match='parallel.coordinator_address'):
     resolve(tiny_config('parallel.num_processes=2'))
+  with pytest.raises(ConfigError, match='parallel.data_parallel: 0 must be'):
+    resolve(tiny_config('parallel.data_parallel=0'))
+  with pytest.raises(ConfigError, match="parallel.data_parallel: 2 splits a population"):
+    resolve(tiny_config('parallel.mode=pmap', 'parallel.data_parallel=2'))
+  with pytest.raises(ConfigError, match='do not divide the 1 devices'):
+    Parallel('vmap', data_parallel=2)
+  with pytest.raises(ConfigError, match=r'3 devices of .*data_parallel'):
+    Parallel('vmap', devices=tuple(range(6)), data_parallel=3).check_batch_size(100)
 
 
 def test_more_devices_than_visible_is_a_config_error(tmp_path):

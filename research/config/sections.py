@@ -167,7 +167,10 @@ def parallel_config() -> ml_collections.ConfigDict:
   as one program: set by `research sweep --launcher population`)."""
   c = ml_collections.ConfigDict()
   c.mode = 'jit'
-  c.num_devices = 0  # sharded / pmap: the first N devices; 0 = all
+  c.num_devices = 0  # sharded / pmap / vmap: the first N devices; 0 = all
+  # vmap: devices that split each member's batch (a 'batch' mesh axis beside
+  # 'members'); 1 = each member on one device.
+  c.data_parallel = 1
   # Multi-host (jax.distributed): '' = from SLURM's environment when the job
   # has several tasks, else one process. Or host:port of process 0, with
   # num_processes and process_id set for each process.

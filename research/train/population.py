@@ -89,8 +89,7 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], *,
   run_dirs = [RunDir(d) for d in
               (run_dirs or [runner.default_run_dir(c) for c in configs])]
   make_logger = make_logger or runner.make_logger
-  parallel = Parallel.from_config(
-      config_lib.merge(first, {'parallel.mode': 'vmap'}))
+  parallel = Parallel.from_config(first, mode='vmap')
 
   summaries: list[dict | None] = [None] * len(configs)
   members: list[Member] = []
