@@ -86,6 +86,10 @@ def test_members_stop_independently(tmp_path):
   summaries = train_population(configs)
   assert [s['status'] for s in summaries] == ['early_stopped', 'diverged', 'early_stopped']
   assert 'step' in summaries[1]['error'] and 'final' not in summaries[1]
+  # Its updates were masked from the diverged epoch on: its last good state
+  # (here the initial one) is its latest checkpoint.
+  assert 'the last good checkpoint is step 0' in summaries[1]['error']
+  assert int(load_trained(summaries[1]['run_dir']).state.step) == 0
   for config, got in zip(configs, summaries):
     if got['status'] == 'diverged':
       continue

@@ -256,6 +256,16 @@ def _run_all(saves: Sequence[Callable[[], None]]) -> None:
       done.result()
 
 
+@jax.jit
+def _select(keep: jax.Array, new, old):
+  """`new` where `keep`, else `old`: per member (`keep` has the member axis,
+  or pmap's device axis, in front), or the whole state (a scalar `keep`)."""
+  def pick(n, o):
+    return jnp.where(keep.reshape(keep.shape + (1,) * (n.ndim - keep.ndim)),
+                     n, o)
+  return jax.tree.map(pick, new, old)
+
+
 def _frozen_unless_active(train_epoch: Callable) -> Callable:
   """The epoch of a member that may stand still: one not active (stopped, or
   padding a population), or whose epoch diverged, keeps the state it began
@@ -327,18 +337,28 @@ def train_members(members: Sequence[Member], parallel: Parallel, *,
     x, _ = parallel.local(split)
     return per_member(predict_placed(parallel.local(state), x))
 
-  host = None  # the state on the host, fetched once a round when needed
+  # Each member's best state so far waits on the device (`best`, laid out as
+  # the state) until its next latest checkpoint, which writes both: a
+  # population's members improve most epochs, and an orbax save each would
+  # cost more than their epoch. A latest checkpoint is thus never newer than
+  # the best one of the same monitor.
+  best, unsaved_best = None, set()
+  fetched = {}  # 'state' / 'best' on the host, fetched once a round if needed
 
-  def host_state():
-    nonlocal host
-    if host is None:
-      host = parallel.host_state(state)
+  def on_host(name: str):
+    if name not in fetched:
+      tree = parallel.host_state(state if name == 'state' else best)
       if parallel.population:
-        host = jax.tree.map(lambda a: a[:k], host)
-    return host
+        tree = jax.tree.map(lambda a: a[:k], tree)
+      fetched[name] = tree
+    return fetched[name]
 
-  def member_state(m: Member):
-    return member(host_state(), m.index) if parallel.population else host_state()
+  def member_state(m: Member, name: str = 'state'):
+    return member(on_host(name), m.index) if parallel.population else on_host(name)
+
+  def mask(chosen):
+    flags = np.asarray([m in chosen for m in members] + [False] * (size - k))
+    return parallel.put_state(flags if parallel.population else flags[0])
 
   compile_started = time.perf_counter()
   train_epoch = parallel.compile(_frozen_unless_active(parts.train_epoch))
@@ -360,7 +380,7 @@ def train_members(members: Sequence[Member], parallel: Parallel, *,
         training = [m for m in members if m.running]
         (state, _), step_metrics = train_epoch((state, active()), x_train,
                                                y_train)
-        host = None
+        fetched.clear()
         # Reading the losses waits for the epoch: nothing runs ahead of its
         # divergence check (and sharded CPU loops need the wait anyway).
         step_metrics = per_member(parallel.local(step_metrics))
@@ -391,16 +411,29 @@ def train_members(members: Sequence[Member], parallel: Parallel, *,
             improved.append(m)
         _show(progress, members, record if k == 1 and advanced else None)
 
+        if improved:  # before the next epoch takes (donates) the state
+          best = _select(mask(improved), state,
+                         state if best is None else best)
+          unsaved_best.update(improved)
+
         if epoch_end_hook is not None:
-          epoch_end_hook(max(m.epoch for m in members), host_state())
+          epoch_end_hook(max(m.epoch for m in members), on_host('state'))
         stop_requested = _agreed(stop_request.requested)
-        saves = [functools.partial(m.checkpointer.save_best, m.step,
-                                   member_state(m), m.meta(elapsed()))
-                 for m in improved]
+        # A diverged member keeps its last good state (its updates were
+        # masked) as its latest checkpoint, and the best it had found.
+        saving = [m for m in training if m.wants_checkpoint(stop_requested)]
+        saves = [functools.partial(m.checkpointer.save_best,
+                                   m.monitor.best_step,
+                                   member_state(m, 'best'), m.meta(elapsed()))
+                 for m in saving if m in unsaved_best]
         saves += [functools.partial(m.checkpointer.save_latest, m.step,
                                     member_state(m), m.meta(elapsed()))
-                  for m in advanced if m.wants_checkpoint(stop_requested)]
+                  for m in saving if m.step not in m.checkpointer.latest_steps()]
         _run_all(saves)
+        unsaved_best.difference_update(saving)
+        for m in saving:
+          if m.status == 'diverged':
+            m.explain_divergence()
         if stop_requested:
           break
     finally:

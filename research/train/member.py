@@ -32,7 +32,7 @@ def divergence_message(problem: str, epoch: int, checkpointer: Checkpointer
   return f'Run diverged: {problem} (epoch {epoch}). Stopped; {kept}.'
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)  # members are compared (and hashed) by identity
 class Member:
   """One run's bookkeeping in the loop (its state lives in the loop's
   placed state: alone, or at index `index` of a population's)."""
@@ -44,6 +44,7 @@ class Member:
   monitor: Monitor | None = None
   status: str = RUNNING
   error: str | None = None
+  problem: str | None = None  # what diverged: the first non-finite step
   epoch: int = 0
   step: int = 0
   start_epoch: int = 0
@@ -116,8 +117,12 @@ class Member:
             or stop_requested or not self.running)
 
   def diverge(self, problem: str) -> None:
-    self.status = 'diverged'
-    self.error = divergence_message(problem, self.epoch + 1, self.checkpointer)
+    """Stops the member; `explain_divergence` once its checkpoints are saved."""
+    self.status, self.problem = 'diverged', problem
+
+  def explain_divergence(self) -> None:
+    self.error = divergence_message(self.problem, self.epoch + 1,
+                                    self.checkpointer)
 
   def best_record(self) -> dict | None:
     """The metrics row of the best epoch, as the summary reports it."""
