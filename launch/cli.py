@@ -146,7 +146,7 @@ def _launch_trials(args, trials) -> list[dict]:
         trials, output_dir=args.output_dir, partition=args.partition,
         time_min=args.time_min, gpus_per_node=args.gpus_per_node,
         cpus_per_task=args.cpus_per_task, mem_gb=args.mem_gb,
-        array_parallelism=args.array_parallelism, log=_log)
+        array_parallelism=args.array_parallelism, log=_log, quiet=args.quiet)
   try:
     from launch import population  # pylint: disable=g-import-not-at-top
   except ImportError as e:

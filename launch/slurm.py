@@ -14,11 +14,13 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import time
 from collections.abc import Callable, Sequence
 
 import submitit
 
 from launch import trials as trials_lib
+from launch.progress import SweepProgress, sweep_description
 from launch.trials import LaunchError, Trial
 
 
@@ -38,6 +40,20 @@ class _TrialTask(submitit.helpers.Checkpointable):
     return record
 
 
+# SLURM's job states (submitit's local cluster says RUNNING too) in which a
+# trial is training.
+RUNNING_STATES = ('RUNNING', 'COMPLETING')
+
+
+def _record_of(job, trial: Trial, output_dir: str, extra) -> dict:
+  try:
+    return job.result()
+  except Exception as e:  # pylint: disable=broad-except  (a killed or lost job)
+    return trials_lib.failed_record(
+        trial, output_dir, extra,
+        error=f'job {job.job_id} failed: {type(e).__name__}: {e}')
+
+
 def make_executor(folder: str, cluster: str = 'slurm') -> submitit.Executor:
   """An AutoExecutor for `cluster`; SLURM must be installed for 'slurm'."""
   if cluster == 'slurm' and shutil.which('sbatch') is None:
@@ -53,14 +69,17 @@ def launch(trials: Sequence[Trial], *, output_dir: str,
            gpus_per_node: int | None = None, cpus_per_task: int | None = None,
            mem_gb: float | None = None, array_parallelism: int | None = None,
            name: str | None = None,
-           log: Callable[[str], None] | None = None) -> list[dict]:
+           log: Callable[[str], None] | None = None, quiet: bool = False,
+           poll_s: float = 2.0) -> list[dict]:
   """Submits the unfinished `trials` as an array job; returns all records.
 
   `folder` holds submitit's pickles and job logs (default
   `<output_dir>/slurm/%j`). An `executor` passed in is used as is, unless it
   is an AutoExecutor, whose parameters are set from the options here.
+  Progress (trials done / running / failed, launch.progress) goes to stderr,
+  the jobs' states polled every `poll_s` seconds; `quiet` leaves failures.
   """
-  log = log or (lambda line: None)
+  log = (lambda line: None) if quiet or log is None else log
   output_dir, extra = str(output_dir), tuple(extra)
   records = [trials_lib.finished_record(t, output_dir, extra) for t in trials]
   todo = [i for i, r in enumerate(records) if r is None]
@@ -86,12 +105,20 @@ def launch(trials: Sequence[Trial], *, output_dir: str,
   log(f'submitted {len(jobs)} trial(s): job {jobs[0].job_id.split("_")[0]}; '
       f'logs under {executor.folder}')
 
-  for done, (i, job) in enumerate(zip(todo, jobs), start=1):
-    try:
-      records[i] = job.result()
-    except Exception as e:  # pylint: disable=broad-except  (a killed or lost job)
-      records[i] = trials_lib.failed_record(
-          trials[i], output_dir, extra,
-          error=f'job {job.job_id} failed: {type(e).__name__}: {e}')
-    log(f'[{done}/{len(todo)}] {records[i]["status"]}: {trials[i].label}')
+  # Poll rather than wait on each job in turn: the progress shows a job as
+  # running when SLURM starts it, and as ended in the order jobs end.
+  waiting, running = dict(zip(todo, jobs)), set()
+  with SweepProgress(len(todo), desc=sweep_description(trials), quiet=quiet,
+                     skipped=len(trials) - len(todo)) as progress:
+    while waiting:
+      for i, job in list(waiting.items()):
+        if job.done():
+          records[i] = _record_of(job, trials[i], output_dir, extra)
+          progress.finished(trials[i].label, records[i]['status'])
+          del waiting[i]
+        elif i not in running and job.state in RUNNING_STATES:
+          running.add(i)
+          progress.started(trials[i].label)
+      if waiting:
+        time.sleep(poll_s)
   return records

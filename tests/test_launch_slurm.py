@@ -20,7 +20,7 @@ class NoSubmissions:
     raise AssertionError('nothing should be submitted')
 
 
-def test_array_job_runs_trials_and_a_rerun_submits_nothing(tmp_path):
+def test_array_job_runs_trials_and_a_rerun_submits_nothing(tmp_path, capsys):
   trials = [Trial('quickstart', ('optimizer.learning_rate=0.01',), 0),
             Trial('quickstart', ('optimizer.learning_rate=0.01',), 1)]
   executor = submitit.AutoExecutor(folder=tmp_path / 'jobs' / '%j', cluster='local')
@@ -36,6 +36,9 @@ def test_array_job_runs_trials_and_a_rerun_submits_nothing(tmp_path):
   assert executor.parameters['timeout_min'] == 5
   assert any((tmp_path / 'jobs').rglob('*_log.out'))  # submitit's job logs
   assert lines[0].startswith('submitted 2 trial(s)')
+  # Progress, in a log: a line as each job ends (launch.progress).
+  ended = [l for l in capsys.readouterr().err.splitlines() if '/2] done: ' in l]
+  assert len(ended) == 2, ended
 
   again = slurm.launch(trials, output_dir=str(tmp_path), extra=TINY, executor=NoSubmissions())
   assert again == [{**r, 'skipped': True} for r in records]
@@ -43,6 +46,10 @@ def test_array_job_runs_trials_and_a_rerun_submits_nothing(tmp_path):
 
 class FailedJob:
   job_id = '42_0'
+  state = 'TIMEOUT'
+
+  def done(self):
+    return True
 
   def result(self):
     raise submitit.core.utils.UncompletedJobError('job 42_0 was killed (TIMEOUT)')
