@@ -35,6 +35,16 @@ def _configs(root, *extra, members=MEMBERS):
           for m in members]
 
 
+class Stop(Exception):
+  """Raised by `stop_at_two`: a kill after epoch 2, before its checkpoint."""
+
+
+def stop_at_two(epoch, state):
+  del state
+  if epoch == 2:
+    raise Stop()
+
+
 def _params(run_dir):
   return jax.tree.leaves(load_trained(run_dir).state.params)
 
@@ -109,14 +119,6 @@ def test_interrupted_population_resumes_to_the_same_result(tmp_path):
 
   reference = train_population(configs(tmp_path / 'a'))
 
-  class Stop(Exception):
-    pass
-
-  def stop_at_two(epoch, state):
-    del state
-    if epoch == 2:
-      raise Stop()
-
   with pytest.raises(Stop):
     train_population(configs(tmp_path / 'b'), epoch_end_hook=stop_at_two)
   resumed = train_population(configs(tmp_path / 'b'))
@@ -185,14 +187,6 @@ def test_population_sweep_over_a_finished_run_leaves_it_untouched(tmp_path, caps
 def test_an_interrupted_member_resumes_alone_and_a_run_resumes_in_a_population(tmp_path):
   """A member's run directory is a run's: its checkpoints resume either way."""
   configs = _configs(tmp_path, members=SIMPLE_MEMBERS)
-
-  class Stop(Exception):
-    pass
-
-  def stop_at_two(epoch, state):
-    del state
-    if epoch == 2:
-      raise Stop()
 
   with pytest.raises(Stop):
     train_population(configs, epoch_end_hook=stop_at_two)

@@ -99,8 +99,8 @@ def table(rows, peak_flops: float | None) -> str:
   headers = ['recipe', 'k', 'epochs', 'member steps', 'devices',
              'sequential wall (s)', 'population wall (s)', 'end-to-end speedup',
              'sequential member-steps/s', 'population member-steps/s',
-             'training speedup', 'compile s (seq. total / pop.)',
-             'max Δ test acc', 'MFU']
+             'training speedup', 'model GFLOP/s (seq. / pop.)',
+             'compile s (seq. total / pop.)', 'max Δ test acc', 'MFU']
   body = []
   for r in rows:
     seq_rate = r['member_steps'] / r['sequential_train_s']
@@ -112,6 +112,8 @@ def table(rows, peak_flops: float | None) -> str:
         f"{r['sequential_s']:.1f}", f"{r['population_s']:.1f}",
         f"**{r['sequential_s'] / r['population_s']:.1f}x**",
         f'{seq_rate:,.0f}', f'{pop_rate:,.0f}', f'{pop_rate / seq_rate:.1f}x',
+        f"{seq_rate * r['flops_per_member_step'] / 1e9:.1f} / "
+        f"{pop_rate * r['flops_per_member_step'] / 1e9:.1f}",
         f"{r['sequential_compile_s']:.1f} / {r['population_compile_s']:.1f}",
         f"{100 * r['accuracy_gap']:.2f} pt", mfu])
   return markdown_table(headers, body)
@@ -179,8 +181,12 @@ every 5 epochs; W&B off. Device: {platform} ({device}).
   differently when they are batched with the others': the two agree to float
   rounding at first, and these recipes (Adam or RMSProp, no regularization)
   can amplify such differences over hundreds of steps.
-- *MFU*: model FLOPs (6 x batch x weights per member-step) per second over
-  the device's dense TF32 peak; on a GPU only.
+- *model GFLOP/s*: 6 x batch x parameters per member-step, times the
+  training rate: how much of the device's arithmetic each side uses. A small
+  network alone leaves most of it idle between its small matmuls; a
+  population fills it, up to the device's throughput (on 2 CPU cores that
+  ceiling, not the device count, bounds the ratio).
+- *MFU*: the model FLOP/s over the device's dense TF32 peak; on a GPU only.
 {gpu_note}
 {provenance}
 """

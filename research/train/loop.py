@@ -315,9 +315,13 @@ def train_members(members: Sequence[Member], parallel: Parallel, *,
                              else states[0])
   del states  # placed (donated to the first epoch under 'jit')
 
-  def active():
-    flags = np.asarray([m.running for m in members] + [False] * (size - k))
+  def mask(chosen):
+    """Placed flags, per member (padding False), of the members `chosen`."""
+    flags = np.asarray([m in chosen for m in members] + [False] * (size - k))
     return parallel.put_state(flags if parallel.population else flags[0])
+
+  def active():
+    return mask([m for m in members if m.running])
 
   def per_member(outputs):
     """Host arrays with a leading member axis (a run's of length 1), of
@@ -355,10 +359,6 @@ def train_members(members: Sequence[Member], parallel: Parallel, *,
 
   def member_state(m: Member, name: str = 'state'):
     return member(on_host(name), m.index) if parallel.population else on_host(name)
-
-  def mask(chosen):
-    flags = np.asarray([m in chosen for m in members] + [False] * (size - k))
-    return parallel.put_state(flags if parallel.population else flags[0])
 
   compile_started = time.perf_counter()
   train_epoch = parallel.compile(_frozen_unless_active(parts.train_epoch))
