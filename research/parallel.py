@@ -297,10 +297,6 @@ def member(population, index: int):
   return jax.tree.map(lambda a: a[index], population)
 
 
-def population_size(population) -> int:
-  return int(jax.tree.leaves(population)[0].shape[0])
-
-
 def validate_parallel_config(config) -> None:
   """Checks the `parallel` section (the devices are counted later, by
   `Parallel.from_config`: they are not known before JAX starts)."""
