@@ -10,7 +10,7 @@ array of per-example rows.
 
 import math
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import jax
@@ -22,6 +22,7 @@ from research.config.keys import same_value
 from research.data.config import resolve_data_config
 from research.errors import ConfigError
 from research.runs import finished_run_config
+from research.tracking.run_dir import DamagedFileError
 
 # The data keys that decide which examples x_train holds, in which order, and
 # how they are normalized. `dir` / `tfds_dir` only say where the files are;
@@ -94,8 +95,7 @@ def check_teachers(run_dirs: Sequence[str | pathlib.Path],
     raise ConfigError('distill.teacher: names no run directory')
   student = resolve_data_config(data_config)
   for path in run_dirs:
-    written = finished_run_config(path, 'distill.teacher')
-    teacher = resolve_data_config(written.get('data', {}))
+    teacher = _teacher_data_config(path)
     differing = [k for k in TRAIN_SPLIT_KEYS
                  if not same_value(teacher[k], student[k])]
     if differing:
@@ -105,6 +105,22 @@ def check_teachers(run_dirs: Sequence[str | pathlib.Path],
           f'distill.teacher: the run in {path} trained on other data: '
           f'{details}; its targets would not match the student\'s examples')
 
+
+def _teacher_data_config(path: str | pathlib.Path) -> dict:
+  """The data section the finished teacher run in `path` recorded. A problem
+  in the teacher's files names `distill.teacher` and the directory: it is
+  not a key of the student's config."""
+  try:
+    written = finished_run_config(path, 'distill.teacher')
+  except DamagedFileError as e:
+    raise ConfigError(f'distill.teacher: {e}') from None
+  try:
+    if not isinstance(written, Mapping):
+      raise ConfigError(f'holds a {type(written).__name__}, not a config')
+    return resolve_data_config(written.get('data', {}))
+  except ConfigError as e:
+    raise ConfigError(
+        f'distill.teacher: {path}: its config.json: {e}') from None
 
 
 def validate_distill_config(config: ml_collections.ConfigDict) -> None:

@@ -9,6 +9,11 @@ class DataNotFoundError(FileNotFoundError):
   """No copy of a dataset was found; the message says where we looked."""
 
 
+class DataError(ValueError):
+  """A dataset's files are there but damaged or not what they should be (a
+  truncated or wrong IDX file); the message names the file and the problem."""
+
+
 class DivergedError(FloatingPointError):
   """The loss became NaN or Inf; the message names the step."""
 

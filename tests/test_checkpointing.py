@@ -65,3 +65,64 @@ def test_no_checkpoint_restores_none(tmp_path):
   ckpt = Checkpointer(tmp_path)
   assert ckpt.restore_latest(states[0]) is None
   ckpt.close()
+
+
+def _flip_one_bit(step_dir: pathlib.Path) -> pathlib.Path:
+  """Flips one bit in the middle of the largest data file of the state."""
+  data = max((f for f in (step_dir / 'state').rglob('*') if f.is_file()),
+             key=lambda f: f.stat().st_size)
+  raw = bytearray(data.read_bytes())
+  raw[len(raw) // 2] ^= 0x10
+  data.write_bytes(bytes(raw))
+  return data
+
+
+def test_one_flipped_bit_is_caught_and_set_aside(tmp_path):
+  _, states, _ = trained_state()
+  ckpt = Checkpointer(tmp_path, keep=2)
+  for i in (1, 2):
+    ckpt.save_latest(i, states[i], {'epoch': i})
+  ckpt.close()
+  _flip_one_bit(tmp_path / 'latest' / '2')
+  ckpt = Checkpointer(tmp_path, keep=2)
+  with pytest.warns(RuntimeWarning, match=r'latest checkpoint at step 2 .* is '
+                    r'damaged .*checksum.*moved to .*damaged'):
+    restored, meta = ckpt.restore_latest(states[0])
+  assert meta == {'epoch': 1}
+  assert_trees_equal(jax.device_get(states[1]), jax.device_get(restored))
+  assert ckpt.latest_steps() == [1]
+  assert [p.name.split('-')[:2] for p in (tmp_path / 'damaged').iterdir()] == [
+      ['latest', '2']]
+  ckpt.close()
+
+
+def test_saving_a_step_again_replaces_it(tmp_path):
+  """A kill between a round's best and latest saves, or a damaged latest
+  trained again, saves a step that exists: orbax alone refuses that forever."""
+  _, states, _ = trained_state()
+  ckpt = Checkpointer(tmp_path, keep=2)
+  ckpt.save_best(2, states[1], {'epoch': 2})
+  ckpt.save_best(2, states[2], {'epoch': 2, 'again': True})
+  ckpt.save_latest(2, states[1], {'epoch': 2})
+  ckpt.save_latest(2, states[2], {'epoch': 2, 'again': True})
+  for restore in (ckpt.restore_best, ckpt.restore_latest):
+    restored, meta = restore(states[0])
+    assert meta == {'epoch': 2, 'again': True}
+    assert_trees_equal(jax.device_get(states[2]), jax.device_get(restored))
+  ckpt.close()
+
+
+def test_the_checksum_covers_the_meta(tmp_path):
+  import json  # pylint: disable=g-import-not-at-top
+  _, states, _ = trained_state(1)
+  ckpt = Checkpointer(tmp_path, keep=2)
+  ckpt.save_latest(1, states[1], {'epoch': 1})
+  ckpt.close()
+  meta_file = tmp_path / 'latest' / '1' / 'meta' / 'metadata'
+  meta = json.loads(meta_file.read_text())
+  meta['epoch'] = 7  # a plausible value: only the checksum can tell
+  meta_file.write_text(json.dumps(meta))
+  ckpt = Checkpointer(tmp_path, keep=2)
+  with pytest.warns(RuntimeWarning, match='checksum'):
+    assert ckpt.restore_latest(states[0]) is None
+  ckpt.close()

@@ -7,6 +7,7 @@ import pytest
 
 from research.data import idx
 from research.data import idx_source
+from research.errors import DataError, DataNotFoundError
 
 
 @pytest.mark.parametrize('suffix', ['', '.gz'])
@@ -136,3 +137,38 @@ def test_finds_raw_and_dotted_names_in_root_or_subdir(tmp_path):
   assert idx_source.find_idx_dir(tmp_path, 'mnist') is None
   (tmp_path / 'fashion_mnist' / 't10k-labels-idx1-ubyte.gz').unlink()
   assert idx_source.find_idx_dir(tmp_path, 'fashion_mnist') is None
+
+
+def test_format_errors_are_data_errors():
+  # The CLI answers a DataError with one `error: bad data: ...` line.
+  assert issubclass(idx.IdxFormatError, DataError)
+
+
+def test_header_sizes_that_overflow_are_truncated_not_a_match(tmp_path):
+  # 2**32 - 1 per dimension: a product past int64 must not wrap to a match.
+  path = tmp_path / 'images'
+  path.write_bytes(bytes([0, 0, 8, 3]) + b'\xff' * 12 + bytes(16))
+  with pytest.raises(idx.IdxFormatError, match='truncated'):
+    idx.read_idx(path, idx.IMAGES_MAGIC)
+
+
+def test_unreadable_file_is_a_data_error_naming_it(tmp_path):
+  _write_split_files(tmp_path, n_train=6, n_test=2)
+  # A directory where a file was found a moment ago: it cannot be read.
+  path = tmp_path / 'train-images-idx3-ubyte.gz'
+  path.unlink()
+  path.mkdir()
+  files = {stem: tmp_path / f'{stem}.gz'
+           for pair in idx_source.SPLIT_FILES.values() for stem in pair}
+  with pytest.raises(DataError, match='cannot be read') as e:
+    idx_source._read_split(files['train-images-idx3-ubyte'],  # pylint: disable=protected-access
+                           files['train-labels-idx1-ubyte'], 6,
+                           idx_source.SPECS['mnist'])
+  assert str(path) in str(e.value)
+
+
+def test_missing_file_is_data_not_found(tmp_path):
+  _write_split_files(tmp_path, n_train=6, n_test=2)
+  (tmp_path / 't10k-labels-idx1-ubyte.gz').unlink()
+  with pytest.raises(DataNotFoundError, match='t10k-labels'):
+    idx_source.load_idx_dataset(tmp_path, 'mnist')

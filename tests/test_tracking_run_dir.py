@@ -3,12 +3,16 @@
 import json
 import math
 import os
+import pathlib
+import socket
+import subprocess
+import sys
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from research.tracking import RunDir
+from research.tracking import DamagedFileError, RunDir, RunDirInUseError
 from research.tracking import jsonio
 
 
@@ -137,3 +141,56 @@ def test_truncate_metrics_keeps_exactly_steps_up_to_k(tmp_path):
   assert [r['step'] for r in run_dir.read_metrics()] == [0, 3, 5, 5, 6]
   run_dir.truncate_metrics(-1)
   assert run_dir.read_metrics() == []
+
+
+def test_a_second_holder_of_the_lock_is_told_who_holds_it(tmp_path):
+  run_dir = RunDir(tmp_path / 'run')
+  with run_dir.lock():
+    with pytest.raises(RunDirInUseError,
+                       match=rf'PID {os.getpid()} on host {socket.gethostname()}'):
+      with RunDir(tmp_path / 'run').lock():
+        pass
+  with run_dir.lock():  # released: taken again
+    pass
+
+
+def test_the_lock_of_a_killed_process_is_taken_over(tmp_path):
+  code = ('import sys, time; sys.path.insert(0, {root!r}); '
+          'from research.tracking.run_dir import RunDir; '
+          'lock = RunDir({path!r}).lock(); lock.__enter__(); '
+          'print("locked", flush=True); time.sleep(60)').format(
+              root=str(pathlib.Path(__file__).parents[1]),
+              path=str(tmp_path / 'run'))
+  holder = subprocess.Popen([sys.executable, '-c', code],
+                            stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == 'locked'
+    with pytest.raises(RunDirInUseError, match=f'PID {holder.pid} '):
+      with RunDir(tmp_path / 'run').lock():
+        pass
+  finally:
+    holder.kill()
+    holder.wait()
+  with RunDir(tmp_path / 'run').lock():  # the dead holder's lock is stale
+    holder_record = json.loads((tmp_path / 'run' / 'run.lock').read_text())
+    assert holder_record['pid'] == os.getpid()
+
+
+def test_run_files_get_the_umask_mode_not_a_private_one(tmp_path):
+  run_dir = RunDir(tmp_path)
+  old = os.umask(0o022)
+  try:
+    run_dir.write_summary({'status': 'done'})
+  finally:
+    os.umask(old)
+  assert (tmp_path / 'summary.json').stat().st_mode & 0o777 == (
+      0o666 & ~jsonio._UMASK)  # pylint: disable=protected-access
+
+
+def test_a_damaged_json_file_is_named_or_read_as_absent(tmp_path):
+  run_dir = RunDir(tmp_path)
+  (tmp_path / 'summary.json').write_text('{"status": "do')
+  with pytest.raises(DamagedFileError, match='summary.json is damaged'):
+    run_dir.read_summary()
+  with pytest.warns(RuntimeWarning, match='summary.json is damaged.*again'):
+    assert run_dir.read_json_or_warn('summary.json') is None

@@ -149,3 +149,75 @@ def test_restart_replaces_a_run_of_another_config_in_the_same_directory(tmp_path
   summary = run(other, workdir=tmp_path, restart=True)
   assert summary['status'] == 'done' and summary['num_params'] == 40 * 16 + 16 + 16 * 10 + 10
   assert json.loads((tmp_path / 'config.json').read_text())['model']['hidden'] == [16]
+
+
+def test_a_finite_loss_explosion_stops_the_run_as_diverged(tmp_path, monkeypatch):
+  """One update 1e4 times too large at step 85: the loss stays finite (no NaN
+  for the old check to see) but far above the first step's."""
+  k = 85
+  real_build = loop_module.build_optimizer
+
+  def kicked(config, **kwargs):
+    def update(updates, state, params=None):
+      scale = jnp.where(state.count == k, 1e4, 1.0)
+      return optax.tree.scale(scale, updates), optax.ScaleByScheduleState(count=state.count + 1)
+
+    kick = optax.GradientTransformation(
+        lambda p: optax.ScaleByScheduleState(count=jnp.zeros([], jnp.int32)), update)
+    return optax.with_extra_args_support(optax.chain(real_build(config, **kwargs), kick))
+
+  monkeypatch.setattr(loop_module, 'build_optimizer', kicked)
+  with pytest.raises(DivergedError, match=r'at step 8[6-9].*above .*divergence_factor'):
+    run(tiny_config(), workdir=tmp_path / 'checked')
+  summary = run(tiny_config('train.divergence_factor=0'), workdir=tmp_path / 'unchecked')
+  assert summary['status'] == 'done'  # what the run said before the check
+  assert max(r['train/loss'] for r in metric_rows(tmp_path / 'unchecked')) > 1000
+
+
+def _kill_at_call(monkeypatch, owner, name, call):
+  """Makes `owner.name` raise KeyboardInterrupt (a kill) on its `call`-th call."""
+  real, calls = getattr(owner, name), []
+
+  def killed(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == call:
+      raise KeyboardInterrupt(f'killed at {name} #{call}')
+    return real(*args, **kwargs)
+
+  monkeypatch.setattr(owner, name, killed)
+
+
+@pytest.mark.parametrize('where,call', [
+    ('save_latest', 2),  # after epoch 2's best checkpoint, before its latest
+    ('save_best', 1),  # after the first record, before any checkpoint
+])
+def test_a_kill_in_a_round_resumes_to_the_uninterrupted_result(
+    tmp_path, monkeypatch, where, call):
+  from research.train.checkpointing import Checkpointer  # pylint: disable=g-import-not-at-top
+  config = tiny_config('data.dev_size=400', 'train.monitor=dev/accuracy')
+  full = Capture()
+  run(config, workdir=tmp_path / 'full', epoch_end_hook=full)
+  with monkeypatch.context() as patch:
+    _kill_at_call(patch, Checkpointer, where, call)
+    with pytest.raises(KeyboardInterrupt):
+      run(config, workdir=tmp_path / 'cut')
+  resumed = Capture()
+  summary = run(config, workdir=tmp_path / 'cut', epoch_end_hook=resumed)
+  assert summary['status'] == 'done'
+  assert_trees_equal(full.states[4], resumed.states[4])
+  assert metric_rows(tmp_path / 'full') == metric_rows(tmp_path / 'cut')
+
+
+def test_a_run_that_fails_leaves_a_failed_summary(tmp_path, monkeypatch):
+  import errno  # pylint: disable=g-import-not-at-top
+  from research.train.checkpointing import Checkpointer  # pylint: disable=g-import-not-at-top
+
+  def full_disk(*args, **kwargs):
+    raise OSError(errno.ENOSPC, 'No space left on device')
+
+  monkeypatch.setattr(Checkpointer, 'save_latest', full_disk)
+  with pytest.raises(OSError, match='No space'):
+    run(tiny_config(), workdir=tmp_path)
+  summary = json.loads((tmp_path / 'summary.json').read_text())
+  assert summary['status'] == 'failed' and 'No space left' in summary['error']
+  assert summary['epochs'] == 1

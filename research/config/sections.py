@@ -134,6 +134,10 @@ def train_config() -> ml_collections.ConfigDict:
   c.monitor_mode = 'max'
   c.patience = 0  # epochs without improvement before stopping; 0 = off
   c.min_delta = 0.0
+  # A step's training loss above this times the run's first step's loss (at
+  # least 1) stops the run as diverged, like a NaN: a run that blew up to a
+  # finite 1e35 is not "done". 0 = only NaN / Inf.
+  c.divergence_factor = 1000.0
   # '' = start from the seed's initialization; else a run directory: start
   # from its latest params, batch_stats (and pruning masks), with a fresh
   # optimizer at step 0 (fine-tuning, e.g. after pruning).

@@ -7,10 +7,13 @@ dimensions), labels 2049 (uint8, 1 dimension).
 """
 
 import gzip
+import math
 import os
 import zlib
 
 import numpy as np
+
+from research.errors import DataError
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
@@ -28,7 +31,7 @@ _CODES = {dtype.newbyteorder('='): code for code, dtype in _DTYPES.items()}
 _GZIP_MAGIC = b'\x1f\x8b'
 
 
-class IdxFormatError(ValueError):
+class IdxFormatError(DataError):
   """A file is not valid IDX; the message names the file and the problem."""
 
 
@@ -68,15 +71,16 @@ def read_idx(path: str | os.PathLike[str],
 
   shape = tuple(int(d) for d in np.frombuffer(raw, '>u4', ndim, offset=4))
   dtype = _DTYPES[code]
-  expected = int(np.prod(shape)) * dtype.itemsize
+  # Python ints: a damaged header's sizes must not overflow into a match.
+  count = math.prod(shape)
+  expected = count * dtype.itemsize
   present = len(raw) - header_size
   if present != expected:
     problem = 'truncated' if present < expected else 'overlong'
     raise IdxFormatError(
         f'{path}: {problem}: the header gives shape {shape}, {expected} bytes '
         f'of data, but {present} bytes follow the header')
-  data = np.frombuffer(raw, dtype, count=int(np.prod(shape)),
-                       offset=header_size)
+  data = np.frombuffer(raw, dtype, count=count, offset=header_size)
   # astype copies: a writable array that does not pin the file's bytes.
   return data.reshape(shape).astype(dtype.newbyteorder('='))
 

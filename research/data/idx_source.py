@@ -9,6 +9,7 @@ import numpy as np
 
 from research.data import idx
 from research.data.dataset import RawDataset
+from research.errors import DataError, DataNotFoundError
 
 # (images, labels) file stems of each split, as distributed.
 SPLIT_FILES = {
@@ -73,14 +74,16 @@ def load_idx_dataset(directory: Path, name: str) -> RawDataset:
   """Reads and checks the four files of `name` ('mnist' or 'fashion_mnist').
 
   Raises:
-    idx.IdxFormatError: naming the file, if a file is not valid IDX, images
-      and labels disagree in number, or the counts, image size or label range
-      are not those of `name`.
+    idx.IdxFormatError: (a DataError) naming the file, if a file is not valid
+      IDX, images and labels disagree in number, or the counts, image size or
+      label range are not those of `name`.
+    DataError: naming the file, if a file cannot be read.
+    DataNotFoundError: if a file is missing.
   """
   spec = SPECS[name]
   files = find_files(directory)
   if files is None:
-    raise FileNotFoundError(
+    raise DataNotFoundError(
         f'{directory}: does not hold all of {list(EXPECTED_FILE_NAMES)}')
   splits = {}
   for split, (images_stem, labels_stem) in SPLIT_FILES.items():
@@ -120,9 +123,12 @@ def _read_split(images_path: Path, labels_path: Path, expected: int,
 
 
 def _read_cached(path: Path, magic: int) -> np.ndarray:
-  stat = path.stat()
-  # Keyed by size and mtime, so a replaced file is read again.
-  return _read(str(path.resolve()), stat.st_size, stat.st_mtime_ns, magic)
+  try:
+    stat = path.stat()
+    # Keyed by size and mtime, so a replaced file is read again.
+    return _read(str(path.resolve()), stat.st_size, stat.st_mtime_ns, magic)
+  except OSError as e:  # unreadable, vanished: the file is named, no traceback
+    raise DataError(f'{path}: cannot be read ({e.strerror or e})') from e
 
 
 @functools.lru_cache(maxsize=8)  # the 4 files of both datasets

@@ -14,17 +14,21 @@ from research.tracking.loggers import MemoryLogger
 from research.tracking.loggers import MultiLogger
 from research.tracking.loggers import WandbLogger
 from research.tracking.progress import ProgressBar
+from research.tracking.run_dir import DamagedFileError
 from research.tracking.run_dir import RunDir
+from research.tracking.run_dir import RunDirInUseError
 from research.tracking.wandb_mode import resolve_mode as resolve_wandb_mode
 from research.tracking.wandb_offline import find_offline_runs
 from research.tracking.wandb_offline import read_offline_run
 
 __all__ = [
+    'DamagedFileError',
     'Logger',
     'MemoryLogger',
     'MultiLogger',
     'ProgressBar',
     'RunDir',
+    'RunDirInUseError',
     'WandbLogger',
     'environment_info',
     'find_offline_runs',

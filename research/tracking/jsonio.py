@@ -82,6 +82,23 @@ def dumps(obj: Any, *, indent: int | None = None,
   return json.dumps(to_jsonable(obj, default), indent=indent, allow_nan=True)
 
 
+def _umask() -> int:
+  # Python can only read the umask by setting it: done once, at import,
+  # before any thread could create a file meanwhile.
+  mask = os.umask(0o022)
+  os.umask(mask)
+  return mask
+
+
+_UMASK = _umask()
+
+
+def file_mode() -> int:
+  """The mode a plain `open` gives a new file (0o666 less the umask): what
+  collaborators on a shared file system expect of run files."""
+  return 0o666 & ~_UMASK
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
   """Writes `text` to `path` so that readers see the old or the new file.
 
@@ -93,6 +110,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
   fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.',
                              suffix='.tmp')
   try:
+    os.fchmod(fd, file_mode())  # mkstemp's file is private (0600)
     with os.fdopen(fd, 'w', encoding='utf-8') as f:
       f.write(text)
       f.flush()

@@ -3,7 +3,10 @@
 wandb 0.31 with no API key fails at once in online mode, and with a key but no
 network `wandb.init` blocks for about 90 s before failing. So 'auto' goes
 online only when there is a key and the server answers a TCP connect within
-`timeout` seconds, and offline otherwise (`wandb sync` uploads it later).
+`timeout` seconds, and offline otherwise (`wandb sync` uploads it later). A
+server that accepts connections and never answers passes the probe:
+`WandbLogger` then gives up after its short init timeout and keeps the run
+offline.
 
 The server is $WANDB_BASE_URL or wandb's default, which in wandb 0.31 is
 https://api.forge.coreweave.com (CoreWeave's front of api.wandb.ai), not

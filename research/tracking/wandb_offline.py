@@ -65,9 +65,10 @@ def read_offline_run(path: str | os.PathLike, wait_s: float = 0.0) -> dict[str, 
     path: a `.wandb` file, a `run-*` directory, or any directory with such
       files below it (e.g. a run directory whose `wandb/` W&B wrote into).
       Several files must belong to the same run id (a run that was resumed in
-      offline mode writes one file per process); they are merged in the order
-      they started: later config and summary values win, histories are
-      concatenated.
+      offline mode writes one file per process; an online init that failed
+      leaves a file without history beside its offline replacement); they are
+      merged in the order they started: later config and summary values win,
+      histories are concatenated.
 
   Returns:
     {'config': {key: value}, 'history': [{key: value, '_step': n, ...}],

@@ -97,13 +97,23 @@ class Parts:
             'test': len(d.x_test)}
 
 
-def build(config: ml_collections.ConfigDict, parallel: Parallel) -> Parts:
-  """Data, model, optimizer, and the epoch and evaluation functions of
-  `config` under `parallel` (one run, or a population under 'vmap')."""
-  cfg = config.train
-  teachers = distillation.teacher_dirs(config.distill.teacher)
+def load_checked_data(config: ml_collections.ConfigDict) -> Dataset:
+  """The run's data, checked against the config: what a launcher calls
+  before it creates the run directory, so bad data leaves nothing behind."""
   dataset = load_dataset(config.data)
   check_against_data(config, dataset)
+  return dataset
+
+
+def build(config: ml_collections.ConfigDict, parallel: Parallel, *,
+          dataset: Dataset | None = None) -> Parts:
+  """Data (`dataset`, if it was loaded and checked already), model,
+  optimizer, and the epoch and evaluation functions of `config` under
+  `parallel` (one run, or a population under 'vmap')."""
+  cfg = config.train
+  teachers = distillation.teacher_dirs(config.distill.teacher)
+  if dataset is None:
+    dataset = load_checked_data(config)
   parallel.check_batch_size(cfg.batch_size)
   model = models.build_model(config.model, dataset.num_classes)
   loss_fn = losses.get(config.loss.name)
@@ -221,9 +231,11 @@ def _host_mean(values) -> float:
   return float(np.mean(np.asarray(values, dtype=np.float64)))
 
 
-def _divergence_problem(metrics, first_step: int) -> str | None:
-  """Names the first step whose loss (or resulting parameters) is not finite."""
-  step_losses = np.asarray(metrics['loss'])
+def _divergence_problem(metrics, first_step: int, limit: float) -> str | None:
+  """Names the first step whose loss is not finite or above `limit` (the
+  member's `loss_limit`), or says the resulting parameters are not finite;
+  the same test as the compiled epoch's (`_frozen_unless_active`)."""
+  step_losses = np.asarray(metrics['loss'], np.float32)
   bad = np.flatnonzero(~np.isfinite(step_losses))
   if bad.size:
     return (f'the training loss is {step_losses[bad[0]]} at step '
@@ -231,7 +243,20 @@ def _divergence_problem(metrics, first_step: int) -> str | None:
   if not bool(metrics['params_finite']):
     return (f'the parameters are not finite after step '
             f'{first_step + len(step_losses) - 1}')
+  bound = _loss_bound(np.float32(limit), step_losses, np)
+  high = np.flatnonzero(step_losses > bound)
+  if high.size:
+    return (f'the training loss is {step_losses[high[0]]:.4g} at step '
+            f'{first_step + int(high[0])}, above {bound:.4g} (train.'
+            "divergence_factor times the run's first loss, at least 1)")
   return None
+
+
+def _loss_bound(limit, step_losses, xp):
+  """`limit`, or while the run's first loss is unknown (NaN) the limit its
+  first step's loss gives (`Member.loss_limit` holds the factor in `limit`'s
+  sign: -factor)."""
+  return xp.where(limit < 0, -limit * xp.maximum(step_losses[0], 1.0), limit)
 
 
 def _agreed(stop_requested: bool) -> bool:
@@ -268,22 +293,39 @@ def _select(keep: jax.Array, new, old):
 
 def _frozen_unless_active(train_epoch: Callable) -> Callable:
   """The epoch of a member that may stand still: one not active (stopped, or
-  padding a population), or whose epoch diverged, keeps the state it began
-  the epoch with, its last good state; the others train on."""
+  padding a population), or whose epoch diverged (a loss not finite or above
+  its `limit`, or parameters not finite), keeps the state it began the epoch
+  with, its last good state; the others train on."""
 
-  def epoch(state_and_active, x, y):
-    state, active = state_and_active
+  def epoch(carry, x, y):
+    state, active, limit = carry
     new, metrics = train_epoch(state, x, y)
-    ok = (active & jnp.all(jnp.isfinite(metrics['loss']))
-          & metrics['params_finite'])
+    loss = metrics['loss']
+    ok = (active & jnp.all(jnp.isfinite(loss)) & metrics['params_finite']
+          & jnp.all(loss <= _loss_bound(limit, loss, jnp)))
     new = jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, state)
-    return (new, active), metrics
+    return (new, active, limit), {**metrics, 'kept': ok}
 
   return epoch
 
 
 def train_members(members: Sequence[Member], parallel: Parallel, *,
+                  dataset: Dataset | None = None,
                   epoch_end_hook: EpochHook | None = None) -> list[dict]:
+  """Trains (or resumes) `members` together; returns their summaries. A
+  failure (an error, a full disk) leaves each member a `failed` summary that
+  says what happened (a run started again resumes from its checkpoint)."""
+  try:
+    return _train_members(members, parallel, dataset, epoch_end_hook)
+  except Exception as e:
+    for m in members:
+      m.fail(e)
+    raise
+
+
+def _train_members(members: Sequence[Member], parallel: Parallel,
+                   dataset: Dataset | None,
+                   epoch_end_hook: EpochHook | None) -> list[dict]:
   """Trains (or resumes) `members` together; returns their summaries.
 
   The one training loop: a run is one member (`parallel` in 'jit', 'sharded'
@@ -305,7 +347,7 @@ def train_members(members: Sequence[Member], parallel: Parallel, *,
   if k > 1 and not parallel.population:
     raise ValueError(f'{k} members need a population (parallel mode vmap)')
 
-  parts = build(config, parallel)
+  parts = build(config, parallel, dataset=dataset)
   dataset, batches = parts.dataset, parts.batches
   x_train, y_train, splits = parts.x_train, parts.y_train, parts.splits
   states = [m.resume(initial_state(m.config, parts)) for m in members]
@@ -322,6 +364,12 @@ def train_members(members: Sequence[Member], parallel: Parallel, *,
 
   def active():
     return mask([m for m in members if m.running])
+
+  def limits():
+    """Each member's `loss_limit`, placed like `mask`'s flags."""
+    values = np.asarray([m.loss_limit() for m in members] + [np.inf] * (size - k),
+                        np.float32)
+    return parallel.put_state(values if parallel.population else values[0])
 
   def per_member(outputs):
     """Host arrays with a leading member axis (a run's of length 1), of
@@ -362,7 +410,7 @@ def train_members(members: Sequence[Member], parallel: Parallel, *,
 
   compile_started = time.perf_counter()
   train_epoch = parallel.compile(_frozen_unless_active(parts.train_epoch))
-  train_epoch = train_epoch.lower((state, active()), x_train,
+  train_epoch = train_epoch.lower((state, active(), limits()), x_train,
                                   y_train).compile()
   compile_s = time.perf_counter() - compile_started
   setup_s = compile_started - started
@@ -378,16 +426,19 @@ def train_members(members: Sequence[Member], parallel: Parallel, *,
     try:
       while any(m.running for m in members):
         training = [m for m in members if m.running]
-        (state, _), step_metrics = train_epoch((state, active()), x_train,
-                                               y_train)
+        (state, _, _), step_metrics = train_epoch(
+            (state, active(), limits()), x_train, y_train)
         fetched.clear()
         # Reading the losses waits for the epoch: nothing runs ahead of its
         # divergence check (and sharded CPU loops need the wait anyway).
         step_metrics = per_member(parallel.local(step_metrics))
         for m in training:
-          problem = _divergence_problem(member(step_metrics, m.index), m.step)
-          if problem:
-            m.diverge(problem)
+          of_m = member(step_metrics, m.index)
+          if m.first_loss is None:
+            m.first_loss = float(of_m['loss'][0])
+          if not of_m['kept']:  # the compiled epoch's verdict; ours says why
+            m.diverge(_divergence_problem(of_m, m.step, m.loss_limit())
+                      or 'the training loss went above its limit')
           else:
             m.epoch, m.step = m.epoch + 1, m.step + batches
         advanced = [m for m in training if m.running]
@@ -422,14 +473,16 @@ def train_members(members: Sequence[Member], parallel: Parallel, *,
         # A diverged member keeps its last good state (its updates were
         # masked) as its latest checkpoint, and the best it had found.
         saving = [m for m in training if m.wants_checkpoint(stop_requested)]
-        saves = [functools.partial(m.checkpointer.save_best,
-                                   m.monitor.best_step,
-                                   member_state(m, 'best'), m.meta(elapsed()))
-                 for m in saving if m in unsaved_best]
-        saves += [functools.partial(m.checkpointer.save_latest, m.step,
+        # Every best save ends before a latest one starts: a latest
+        # checkpoint always goes with the best its monitor names.
+        _run_all([functools.partial(m.checkpointer.save_best,
+                                    m.monitor.best_step,
+                                    member_state(m, 'best'), m.meta(elapsed()))
+                  for m in saving if m in unsaved_best])
+        _run_all([functools.partial(m.checkpointer.save_latest, m.step,
                                     member_state(m), m.meta(elapsed()))
-                  for m in saving if m.step not in m.checkpointer.latest_steps()]
-        _run_all(saves)
+                  for m in saving
+                  if m.step not in m.checkpointer.latest_steps()])
         unsaved_best.difference_update(saving)
         for m in saving:
           if m.status == 'diverged':
@@ -509,7 +562,8 @@ def _show(progress: ProgressBar, members: Sequence[Member],
 
 
 def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
-          *, epoch_end_hook: EpochHook | None = None) -> dict:
+          *, dataset: Dataset | None = None,
+          epoch_end_hook: EpochHook | None = None) -> dict:
   """Trains (or resumes) the run of `config` in `run_dir`; returns its summary.
 
   Raises DivergedError when the loss becomes NaN or Inf; the summary written
@@ -520,7 +574,7 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
     raise ConfigError("parallel.mode: 'vmap' trains a population of runs; "
                       'launch it with `research sweep --launcher population`')
   [summary] = train_members([Member(config, run_dir, logger)], parallel,
-                            epoch_end_hook=epoch_end_hook)
+                            dataset=dataset, epoch_end_hook=epoch_end_hook)
   if summary['status'] == 'diverged':
     raise DivergedError(summary['error'])
   return summary

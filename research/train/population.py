@@ -20,6 +20,7 @@ float32 rounding at first and can drift apart slowly over many steps, as any
 two reorderings of float sums do (tests/test_population.py measures both).
 """
 
+import contextlib
 import pathlib
 from collections.abc import Sequence
 
@@ -29,10 +30,9 @@ from research import compilation_cache, distributed
 from research import config as config_lib
 from research.errors import ConfigError
 from research.parallel import Parallel
-from research.tracking import RunDir
 from research.train.hparams import TRACED
 from research.train import runner
-from research.train.loop import train_members
+from research.train.loop import load_checked_data, train_members
 from research.train.member import Member
 from research.train.resolve import hash_of, overrides, resolve
 
@@ -86,24 +86,31 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], *,
   # Joins the processes of a multi-host population (a no-op for one), before
   # anything asks JAX for its devices: the member axis spans them all.
   distributed.initialize(first.parallel)
-  run_dirs = [RunDir(d) for d in
-              (run_dirs or [runner.default_run_dir(c) for c in configs])]
+  paths = run_dirs or [runner.default_run_dir(c) for c in configs]
   make_logger = make_logger or runner.make_logger
   parallel = Parallel.from_config(first, mode='vmap')
 
-  summaries: list[dict | None] = [None] * len(configs)
+  summaries = [runner.finished_summary(c, p) for c, p in zip(configs, paths)]
+  if all(s is not None for s in summaries):
+    return summaries
+  # The members share their data (only ARRAY_KEYS differ): checked once,
+  # before any run directory exists.
+  dataset = load_checked_data(first)
   members: list[Member] = []
-  try:
-    for i, (config, run_dir) in enumerate(zip(configs, run_dirs)):
-      summaries[i] = runner.prepare(config, run_dir)
-      if summaries[i] is None:
-        members.append(Member(config, run_dir, make_logger(config, run_dir),
-                              index=len(members)))
-    if members:
-      trained = iter(train_members(members, parallel,
-                                   epoch_end_hook=epoch_end_hook))
-      summaries = [s if s is not None else next(trained) for s in summaries]
-  finally:
-    for m in members:
-      m.logger.finish()
+  with contextlib.ExitStack() as held:
+    try:
+      for i, (config, path) in enumerate(zip(configs, paths)):
+        if summaries[i] is not None:
+          continue
+        run_dir, summaries[i] = held.enter_context(runner.claim(config, path))
+        if summaries[i] is None:
+          members.append(Member(config, run_dir, make_logger(config, run_dir),
+                                index=len(members)))
+      if members:
+        trained = iter(train_members(members, parallel, dataset=dataset,
+                                     epoch_end_hook=epoch_end_hook))
+        summaries = [s if s is not None else next(trained) for s in summaries]
+    finally:
+      for m in members:
+        m.logger.finish()
   return summaries

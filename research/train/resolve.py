@@ -16,7 +16,10 @@ identity as it was.
 
 import hashlib
 import json
+import math
+import numbers
 import pathlib
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +30,7 @@ from research import parallel, penalties, pruning
 from research import config as config_lib
 from research.errors import ConfigError, check_section_keys
 from research.runs import finished_run_config
+from research.tracking.run_dir import DamagedFileError
 
 Resolved = ml_collections.FrozenConfigDict
 
@@ -40,6 +44,15 @@ SAME_AS_SOURCE = ('model.hidden', 'model.activation', 'model.batchnorm',
 # hyperparameters side by side; a config.json of then still loads.
 _FLAT_OPTIMIZER_KEYS = ('momentum', 'nesterov', 'b1', 'b2', 'eps', 'decay',
                         'bias_correction', 'initial_accumulator', 'memory_size')
+# The experiment names one directory under tracking.output_dir: a single path
+# component of portable characters, short enough for any file system.
+_EXPERIMENT_NAME = re.compile(r'[A-Za-z0-9._\-+=,@]*')
+MAX_EXPERIMENT_LENGTH = 100
+# jax.random.PRNGKey takes a uint32 seed (and NumPy's generators take it too).
+SEED_LIMIT = 2**32
+# JAX computes in int32 (x64 off): a size or count beyond it fails deep in
+# XLA, at worst aborting the process.
+INT_LIMIT = 2**31
 
 
 def _check_keys(config, reference, prefix: str = '') -> None:
@@ -76,6 +89,11 @@ def validate_train_config(config) -> None:
   _positive_int(config, 'train.patience', minimum=0)
   if config.train.min_delta < 0:
     raise ConfigError(f'train.min_delta: {config.train.min_delta} must be >= 0')
+  factor = config.train.divergence_factor
+  if (not isinstance(factor, (int, float)) or isinstance(factor, bool)
+      or not (factor == 0 or 1 < factor < float('inf'))):
+    raise ConfigError(f'train.divergence_factor: {factor!r} must be 0 (off) or '
+                      'a number > 1 (times the first step\'s loss)')
   _check_choice(config, 'train.monitor_mode', config_lib.MONITOR_MODES)
   _check_choice(config, 'train.batching', config_lib.BATCHINGS)
   _check_choice(config, 'train.bn_eval', ('running', 'batch'))
@@ -95,15 +113,61 @@ def validate_train_config(config) -> None:
                for m in config_lib.MONITOR_METRICS]
       raise ConfigError(f'train.monitor: {monitor!r} is not one of {known} '
                         "(or '' for none)")
+    # The default mode is 'max' (for accuracy): a loss monitored with it would
+    # keep the worst epoch as the best.
+    lower_is_better = metric.endswith(('loss', 'error'))
+    wanted = 'min' if lower_is_better else 'max'
+    if config.train.monitor_mode != wanted:
+      better = 'lower' if lower_is_better else 'higher'
+      raise ConfigError(
+          f'train.monitor_mode: {config.train.monitor_mode!r} would keep the '
+          f'worst epoch of train.monitor={monitor} as the best (a {metric} '
+          f'is better {better}); set train.monitor_mode={wanted}')
     if split == 'dev' and config.data.dev_size == 0 and config.train.patience:
       raise ConfigError(
           f'train.patience: early stopping on {monitor!r} needs a dev set; '
-          'set data.dev_size > 0 (or train.monitor=train/loss)')
+          'set data.dev_size > 0 (or train.monitor=train/loss with '
+          'train.monitor_mode=min)')
   elif config.train.patience:
     raise ConfigError('train.patience: early stopping needs train.monitor')
   if not isinstance(config.train.init_from, str):
     raise ConfigError(f'train.init_from: {config.train.init_from!r} must be a '
                       "run directory ('' = from the seed's initialization)")
+
+
+def check_numbers(config) -> None:
+  """No number anywhere in the config is NaN or infinite (each range check
+  would pass an inf learning rate or coefficient, which diverges at step 1;
+  `--set x=1e999` parses as inf), nor an int that no machine integer holds
+  (it would fail deep in XLA). Seeds are uint32."""
+  for key, value in config_lib.flatten(config).items():
+    items = value if isinstance(value, (tuple, list)) else (value,)
+    limit = SEED_LIMIT if key.endswith('seed') else INT_LIMIT
+    for v in items:
+      if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        continue
+      if isinstance(v, numbers.Integral):
+        if not -INT_LIMIT <= v < limit:
+          bound = '2**32' if limit == SEED_LIMIT else '2**31'
+          raise ConfigError(f'{key}: {value!r} is out of range: JAX computes '
+                            f'with 32-bit ints (each must be < {bound})')
+      elif not math.isfinite(v):
+        raise ConfigError(f'{key}: {value!r} must be a finite number')
+
+
+def validate_experiment(name) -> None:
+  """The experiment is one directory under tracking.output_dir (and the W&B
+  group): a short name of portable characters, never a path."""
+  if not isinstance(name, str):
+    raise ConfigError(f'experiment: {name!r} must be a string')
+  if (len(name) > MAX_EXPERIMENT_LENGTH or name in ('.', '..')
+      or not _EXPERIMENT_NAME.fullmatch(name)):
+    shown = repr(name) if len(name) <= 60 else (
+        f'{name[:40]!r}... ({len(name)} characters)')
+    raise ConfigError(
+        f'experiment: {shown} must be one directory name: at most '
+        f'{MAX_EXPERIMENT_LENGTH} letters, digits and ._-+=,@ (no / or '
+        "space), not '.' or '..'")
 
 
 def validate_tracking_config(config) -> None:
@@ -112,11 +176,27 @@ def validate_tracking_config(config) -> None:
     raise ConfigError('tracking.output_dir: must not be empty')
 
 
+def recorded_config(path: pathlib.Path, key: str) -> ml_collections.ConfigDict:
+  """The config of the finished run in `path`, which the config `key` names.
+  What is wrong with that run's files is a ConfigError naming `key` and
+  `path`, not a key of this run's config."""
+  try:
+    written = finished_run_config(path, key)
+  except DamagedFileError as e:
+    raise ConfigError(f'{key}: {e}') from None
+  try:
+    if not isinstance(written, Mapping):
+      raise ConfigError(f'holds a {type(written).__name__}, not a config')
+    return config_from_record(written)
+  except (ConfigError, TypeError, AttributeError) as e:
+    raise ConfigError(f'{key}: {path}: its config.json: {e}') from None
+
+
 def check_init_from(config) -> None:
   """`train.init_from` names a finished run of the same architecture and data
   (and, when both prune, of a sparsity no higher than this run's)."""
   path = pathlib.Path(config.train.init_from)
-  source = config_from_record(finished_run_config(path, 'train.init_from'))
+  source = recorded_config(path, 'train.init_from')
   pairs = {key: (config_lib.get_value(config, key),
                  config_lib.get_value(source, key)) for key in SAME_AS_SOURCE}
   differences = [f'{key} {mine!r} here, {theirs!r} there'
@@ -147,8 +227,12 @@ def resolve(config: ml_collections.ConfigDict) -> Resolved:
   if isinstance(config, Resolved):
     return config
   _check_keys(config, config_lib.base_config())
-  if isinstance(config.seed, bool) or not isinstance(config.seed, int):
-    raise ConfigError(f'seed: {config.seed!r} must be an integer')
+  validate_experiment(config.experiment)
+  seed = config.seed
+  if (isinstance(seed, bool) or not isinstance(seed, int)
+      or not 0 <= seed < SEED_LIMIT):
+    raise ConfigError(f'seed: {seed!r} must be an int in [0, 2**32)')
+  check_numbers(config)
   data.validate_data_config(config.data)
   models.validate_model_config(config.model)
   losses.validate_loss_config(config.loss)

@@ -5,6 +5,7 @@ command again resumes an unfinished run (after a kill or a preemption) and
 leaves a finished one alone unless asked to restart.
 """
 
+import contextlib
 import pathlib
 import shutil
 import uuid
@@ -15,10 +16,14 @@ from jax.experimental import multihost_utils
 
 from research import compilation_cache
 from research import distributed
+from research.errors import ConfigError
 from research.runs import is_finished
 from research.tracking import MultiLogger, RunDir, WandbLogger
-from research.train.loop import train
+from research.tracking.run_dir import CONFIG, SUMMARY
+from research.train.loop import load_checked_data, train
 from research.train.resolve import config_hash, resolve
+
+WANDB_RUN_ID = 'wandb_run_id.json'
 
 
 def default_run_dir(config: ml_collections.ConfigDict) -> pathlib.Path:
@@ -32,8 +37,7 @@ def clear_run_dir(run_dir: RunDir) -> None:
   """Removes what a previous attempt left, so the run starts from scratch."""
   shutil.rmtree(run_dir.checkpoint_dir, ignore_errors=True)
   shutil.rmtree(run_dir.path / 'wandb', ignore_errors=True)
-  for name in ('config.json', 'metrics.jsonl', 'summary.json',
-               'wandb_run_id.json', 'trial.json'):
+  for name in (CONFIG, 'metrics.jsonl', SUMMARY, WANDB_RUN_ID, 'trial.json'):
     (run_dir.path / name).unlink(missing_ok=True)
 
 
@@ -42,10 +46,10 @@ def make_logger(config: ml_collections.ConfigDict, run_dir: RunDir):
   run logs to the same W&B run); a no-op on every process but the first."""
   if not distributed.is_primary():
     return MultiLogger()
-  run_id = run_dir.read_json('wandb_run_id.json')
-  if run_id is None:
+  run_id = run_dir.read_json_or_warn(WANDB_RUN_ID)
+  if not isinstance(run_id, str) or not run_id.isalnum():
     run_id = uuid.uuid4().hex[:12]
-    run_dir.write_json('wandb_run_id.json', run_id)
+    run_dir.write_json(WANDB_RUN_ID, run_id)
   t = config.tracking
   return WandbLogger(
       project=t.project, entity=t.entity or None, directory=run_dir.path,
@@ -58,30 +62,70 @@ def _sync(name: str) -> None:
     multihost_utils.sync_global_devices(name)
 
 
+def _check_config(config: ml_collections.ConfigDict, run_dir: RunDir) -> None:
+  """A directory that holds another config's run is not this run's. (A
+  damaged config.json is written again: the checkpoints also record whose
+  they are, see Member.resume.)"""
+  written = run_dir.read_json_or_warn(CONFIG)
+  if written is not None and config_hash(written) != config_hash(config):
+    raise ConfigError(
+        f'{run_dir.path} holds a run of a different config; choose another '
+        'directory or pass --restart to replace it')
+
+
+def _finished(run_dir: RunDir) -> dict | None:
+  previous = run_dir.read_json_or_warn(SUMMARY)
+  if is_finished(previous):
+    return {**previous, 'already_finished': True}
+  return None
+
+
+def finished_summary(config: ml_collections.ConfigDict,
+                     path: str | pathlib.Path) -> dict | None:
+  """The summary of the finished run of `config` in `path` (marked
+  `already_finished`: not to be trained again), or None; creates nothing,
+  loads nothing: a launcher asks before it loads the data."""
+  if not pathlib.Path(path).is_dir():
+    return None
+  run_dir = RunDir(path)
+  _check_config(config, run_dir)
+  return _finished(run_dir)
+
+
 def prepare(config: ml_collections.ConfigDict, run_dir: RunDir, *,
             restart: bool = False) -> dict | None:
   """Makes `run_dir` ready for `config`: the summary of the run there if it
-  has finished (marked `already_finished`: not to be trained again), else
-  None once config.json is written. Refuses a directory that holds another
-  config's run. Whichever launcher trains it, a run starts here."""
+  has finished (see `finished_summary`), else None once config.json is
+  written. Refuses a directory that holds another config's run. Whichever
+  launcher trains it, a run starts here, holding the directory's lock
+  (`claim`)."""
   # Multi-host: every process trains (and takes part in orbax's saves) in the
   # same, shared run directory; only process 0 writes the other files.
   primary = distributed.is_primary()
   if restart and primary:
     clear_run_dir(run_dir)
   _sync('run directory ready')  # nobody reads a summary being deleted
-  # The config first: a finished run of another config is not this run.
-  written = run_dir.read_config()
-  if written is not None and config_hash(written) != config_hash(config):
-    raise ValueError(
-        f'{run_dir.path} holds a run of a different config; choose another '
-        'directory or pass --restart to replace it')
-  previous = run_dir.read_summary()
-  if is_finished(previous):
-    return {**previous, 'already_finished': True}
+  _check_config(config, run_dir)  # a finished run of another config is not this
+  finished = _finished(run_dir)
+  if finished is not None:
+    return finished
   if primary:
     run_dir.write_config(config.to_dict())
   return None
+
+
+@contextlib.contextmanager
+def claim(config: ml_collections.ConfigDict, path: str | pathlib.Path, *,
+          restart: bool = False):
+  """Creates the run directory `path` and holds its lock (process 0 of a
+  multi-host run holds it for all) while the caller trains in it; yields
+  (RunDir, `prepare`'s answer). Another process on the directory stops here
+  with RunDirInUseError."""
+  run_dir = RunDir(path)
+  lock = (run_dir.lock() if distributed.is_primary()
+          else contextlib.nullcontext())
+  with lock:
+    yield run_dir, prepare(config, run_dir, restart=restart)
 
 
 def run(config: ml_collections.ConfigDict, *,
@@ -89,18 +133,23 @@ def run(config: ml_collections.ConfigDict, *,
         epoch_end_hook=None) -> dict:
   """Resolves `config` (unless it is already), then trains it in its run
   directory; returns the summary. A finished run is not trained again unless
-  `restart`."""
+  `restart`. Bad data stops it before the run directory exists."""
   config = resolve(config)
   compilation_cache.enable()
   # Joins the other processes of a multi-host run (a no-op for one process);
   # before anything else asks JAX for its devices.
   distributed.initialize(config.parallel)
-  run_dir = RunDir(workdir or default_run_dir(config))
-  finished = prepare(config, run_dir, restart=restart)
+  path = workdir or default_run_dir(config)
+  finished = None if restart else finished_summary(config, path)
   if finished is not None:
     return finished
-  logger = make_logger(config, run_dir)
-  try:
-    return train(config, run_dir, logger, epoch_end_hook=epoch_end_hook)
-  finally:
-    logger.finish()
+  dataset = load_checked_data(config)
+  with claim(config, path, restart=restart) as (run_dir, finished):
+    if finished is not None:
+      return finished
+    logger = make_logger(config, run_dir)
+    try:
+      return train(config, run_dir, logger, dataset=dataset,
+                   epoch_end_hook=epoch_end_hook)
+    finally:
+      logger.finish()
