@@ -81,6 +81,7 @@ class Checkpointer:
     # Orbax needs an absolute path; run directories are often given relative.
     self.directory = pathlib.Path(directory).absolute()
     self.primary = primary  # whether this process moves and deletes files
+    self._keep = keep
     self._latest = _manager(self.directory / 'latest', keep)
     self._best = _manager(self.directory / 'best', 1)
 
@@ -161,11 +162,14 @@ class Checkpointer:
       return False
     return any(s == step for s, _, _ in self._readable(self._best, 'best', like))
 
-  def drop_latest_after(self, step: int) -> None:
-    """Deletes the latest checkpoints newer than `step`: the run goes on from
-    `step`, and trains them again."""
-    for s in self.latest_steps():
-      if s > step:
+  def keep_latest_up_to(self, step: int) -> None:
+    """Deletes the latest checkpoints newer than `step` (the run goes on from
+    `step`, and trains them again) and those older than the `keep` newest
+    (which a kill during a save can leave before orbax deletes them)."""
+    steps = self.latest_steps()
+    kept = [s for s in steps if s <= step][-self._keep:]
+    for s in steps:
+      if s not in kept:
         self._drop(self._latest, s)
 
   def _drop(self, manager, step: int) -> None:

@@ -110,7 +110,7 @@ class Member:
                  + (f'resuming from step {self.step}' if restored
                     else 'no usable checkpoint: training from the start')
                  + ', dropping what was recorded after it')
-    self.checkpointer.drop_latest_after(self.step)
+    self.checkpointer.keep_latest_up_to(self.step)
     if distributed.is_primary():
       self.run_dir.truncate_metrics(self.step)
     if self.monitor.should_stop:
