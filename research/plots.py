@@ -148,53 +148,131 @@ def _smoothed(ax, x, y, window: int, **line) -> None:
   ax.plot(x, moving_average(y, window), linewidth=1.6, **line)
 
 
+def best_point(epochs, values) -> tuple[float, float] | None:
+  """(epoch, value) of the highest finite value of a curve, or None."""
+  values = np.asarray(values, dtype=np.float64)
+  if not values.size or not np.isfinite(values).any():
+    return None
+  i = int(np.nanargmax(np.where(np.isfinite(values), values, np.nan)))
+  return float(np.asarray(epochs)[i]), float(values[i])
+
+
+# Panels per row of the small multiples: each point gets an accuracy panel
+# with its loss panel below it.
+_COLUMNS = 5
+
+
 def learning_curves(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
                     path: str | pathlib.Path, window: int = 5,
                     title: str | None = None) -> None:
-  """Loss (left) and accuracy (right) against epoch, one color per series.
+  """Small multiples: one column per series (point), its accuracy above its
+  loss, every panel on the same axes so they compare at a glance.
 
   `curves` is {label: {metric: (epochs, values)}} with metrics such as
   'train/loss', 'dev/loss', 'train/accuracy', 'dev/accuracy'; the split sets
   the line style (train dashed, dev solid, test dash-dotted). Each curve is
-  drawn raw (faint) and as its trailing moving average over `window` epochs.
-  The legend sits outside the axes; keep to about a dozen labels a figure.
+  drawn raw (faint) and as its trailing moving average over `window` epochs;
+  the other series' held-out accuracy is drawn in light gray behind, for
+  context. Each panel marks its best held-out accuracy (a dot and its value),
+  and the best series of the figure has a bold title.
   """
-  fig, axes = plt.subplots(1, 2, figsize=(2 * FIGSIZE[0], FIGSIZE[1] * 0.8))
-  panels = {'loss': axes[0], 'accuracy': axes[1]}
+  labels = [label for label, m in curves.items()
+            if any(len(e) for e, _ in m.values())] or list(curves)[:1]
+  n = max(len(labels), 1)
+  cols = min(n, _COLUMNS)
+  blocks = -(-n // cols)
+  fig, axes = plt.subplots(2 * blocks, cols, squeeze=False, sharex=True,
+                           figsize=(2.6 * cols + 1.5, 2.0 * 2 * blocks + 0.6))
+  held_out = {label: _held_out_accuracy(curves[label]) for label in labels}
+  bests = {label: best_point(*held) for label, held in held_out.items()
+           if held is not None}
+  bests = {label: b for label, b in bests.items() if b is not None}
+  winner = max(bests, key=lambda l: bests[l][1]) if bests else None
   splits = set()
-  for i, (label, metrics) in enumerate(curves.items()):
-    color = style(i)['color']
-    for metric, (epochs, values) in metrics.items():
+  for i, label in enumerate(labels):
+    acc_ax = axes[2 * (i // cols), i % cols]
+    loss_ax = axes[2 * (i // cols) + 1, i % cols]
+    for other, held in held_out.items():
+      if other != label and held is not None and len(held[0]):
+        acc_ax.plot(held[0], moving_average(held[1], window), color='0.85',
+                    linewidth=0.8, zorder=0)
+    for metric, (epochs, values) in curves[label].items():
       split, _, kind = metric.partition('/')
-      if kind not in panels or not len(epochs):
+      if kind not in ('loss', 'accuracy') or not len(epochs):
         continue
       splits.add(split)
-      _smoothed(panels[kind], epochs, values, window, color=color,
+      _smoothed(acc_ax if kind == 'accuracy' else loss_ax, epochs, values,
+                window, color=style(0 if split == 'train' else 1)['color'],
                 linestyle=_SPLIT_STYLES.get(split, ':'))
-  for kind, ax in panels.items():
-    ax.set_xlabel('epoch')
-    ax.set_ylabel(kind)
+    if label in bests:
+      epoch, value = bests[label]
+      acc_ax.plot([epoch], [value], 'o', color='black', markersize=4)
+      acc_ax.annotate(f'{value:.3f}', (epoch, value), fontsize=7,
+                      xytext=(0, -10), textcoords='offset points',
+                      ha='center', va='top')
+    acc_ax.set_title(label, fontsize=8,
+                     fontweight='bold' if label == winner else 'normal')
+  _share_y(axes[0::2], log=False)
+  _share_y(axes[1::2], log=True)
+  for ax in axes.flat:
     ax.grid(True, alpha=0.3)
-  losses = [np.asarray(v, dtype=np.float64) for m in curves.values()
-            for k, (_, v) in m.items() if k.endswith('/loss') and len(v)]
-  if losses:
-    low = min(np.nanmin(v) for v in losses)
-    high = max(np.nanmax(v) for v in losses)
-    if low > 0 and high > 10 * low:  # a log scale pays off past a decade
-      axes[0].set_yscale('log')
-  handles = [plt.Line2D([], [], color=style(i)['color'], label=label)
-             for i, label in enumerate(curves)]
-  handles += [plt.Line2D([], [], color='black', linestyle=_SPLIT_STYLES.get(s, ':'),
-                         label=s) for s in sorted(splits)]
-  handles.append(plt.Line2D([], [], color='black', alpha=_RAW_ALPHA,
-                            label='raw (faint)'))
-  handles.append(plt.Line2D([], [], color='black', linewidth=1.6,
-                            label=f'moving average ({window} epochs)'))
-  axes[1].legend(handles=handles, fontsize=8, loc='upper left',
-                 bbox_to_anchor=(1.02, 1.0))
+    ax.tick_params(labelsize=7)
+  for i in range(n, blocks * cols):  # empty cells of the last block
+    axes[2 * (i // cols), i % cols].set_visible(False)
+    axes[2 * (i // cols) + 1, i % cols].set_visible(False)
+  for row in range(blocks):
+    axes[2 * row, 0].set_ylabel('accuracy', fontsize=8)
+    axes[2 * row + 1, 0].set_ylabel('loss', fontsize=8)
+  for col in range(cols):
+    axes[-1, col].set_xlabel('epoch', fontsize=8)
+  handles = [plt.Line2D([], [], color=style(0 if s == 'train' else 1)['color'],
+                        linestyle=_SPLIT_STYLES.get(s, ':'), label=s)
+             for s in sorted(splits)]
+  handles += [
+      plt.Line2D([], [], color='0.85', label='other points (held-out)'),
+      plt.Line2D([], [], color='black', marker='o', linestyle='',
+                 markersize=4, label='best held-out accuracy'),
+      plt.Line2D([], [], color='black', alpha=_RAW_ALPHA, label='raw (faint)'),
+      plt.Line2D([], [], color='black', linewidth=1.6,
+                 label=f'moving average ({window} epochs)')]
+  fig.legend(handles=handles, fontsize=8, loc='upper left',
+             bbox_to_anchor=(1.0, 0.95))
   if title:
-    fig.suptitle(title)
+    fig.suptitle(title + (f' (best: {winner})' if winner else ''))
+  fig.tight_layout()
   _save(fig, path)
+
+
+def _held_out_accuracy(metrics: dict) -> tuple[np.ndarray, np.ndarray] | None:
+  """The dev accuracy curve of a series, else its test accuracy."""
+  for split in ('dev', 'test'):
+    epochs, values = metrics.get(f'{split}/accuracy', ((), ()))
+    if len(epochs):
+      return np.asarray(epochs), np.asarray(values, dtype=np.float64)
+  return None
+
+
+def _share_y(axes, log: bool) -> None:
+  """One y range over `axes` (a log scale for losses spanning a decade)."""
+  lows, highs = [], []
+  for ax in np.asarray(axes).flat:
+    for line in ax.get_lines():
+      y = np.asarray(line.get_ydata(), dtype=np.float64)
+      y = y[np.isfinite(y) & ((y > 0) if log else True)]
+      if y.size:
+        lows.append(y.min())
+        highs.append(y.max())
+  if not lows:
+    return
+  low, high = min(lows), max(highs)
+  use_log = log and low > 0 and high > 10 * low
+  for ax in np.asarray(axes).flat:
+    if use_log:
+      ax.set_yscale('log')
+      ax.set_ylim(low / 1.2, high * 1.2)
+    else:
+      pad = 0.05 * (high - low or 1.0)
+      ax.set_ylim(low - pad, high + pad)
 
 
 def generalization_gap(gaps: dict[str, tuple[np.ndarray, np.ndarray]],

@@ -61,3 +61,37 @@ def test_learning_curves_and_gap_figures_are_written(tmp_path):
     image = matplotlib.image.imread(tmp_path / name)
     assert image.ndim == 3 and min(image.shape[:2]) > 100
     assert image[..., :3].std() > 0  # something was drawn
+
+
+def test_best_point_is_the_highest_finite_value():
+  epochs = np.arange(1, 6)
+  assert plots.best_point(epochs, [0.1, np.nan, 0.7, 0.5, np.inf]) == (3.0, 0.7)
+  assert plots.best_point(epochs[:0], []) is None
+  assert plots.best_point(epochs[:2], [np.nan, np.nan]) is None
+
+
+def test_many_points_get_one_small_panel_each(tmp_path):
+  """Ten points: a grid of panels (2 rows of 5, each an accuracy panel over
+  a loss panel), not one crowded panel."""
+  rng = np.random.default_rng(1)
+  curves = {f'p{i}': {'train/loss': _curve(rng, 20, 2.3, 0.1),
+                      'test/loss': _curve(rng, 20, 2.3, 1.0),
+                      'train/accuracy': _curve(rng, 20, 0.1, 0.99),
+                      'test/accuracy': _curve(rng, 20, 0.1, 0.5 + 0.02 * i)}
+            for i in range(10)}
+  drawn = []
+  real_save = plots._save  # pylint: disable=protected-access
+
+  def keep(fig, path):
+    drawn.append(fig)
+    real_save(fig, path)
+
+  plots._save = keep  # pylint: disable=protected-access
+  try:
+    plots.learning_curves(curves, tmp_path / 'c.png', window=3, title='t')
+  finally:
+    plots._save = real_save  # pylint: disable=protected-access
+  [fig] = drawn
+  visible = [ax for ax in fig.axes if ax.get_visible()]
+  assert len(visible) == 20
+  assert 'best: p9' in fig._suptitle.get_text()  # pylint: disable=protected-access
