@@ -24,6 +24,7 @@ import time
 
 from launch import failures
 from launch import recipe_args
+from launch import runs_cli
 from launch.registry import LaunchError, load_registry
 from research import config as config_lib
 from research.errors import (ConfigError, DataError, DataNotFoundError,
@@ -410,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
   _add_sweep_parser(sub)
   _add_table_parser(sub)
   recipe_args.add_parser(sub)
+  runs_cli.add_parsers(sub)
   return parser
 
 
@@ -425,7 +427,9 @@ def main(argv=None) -> int:
   args.command_line = shlex.join(['research', *argv])
   try:
     return {'list': cmd_list, 'run': cmd_run, 'sweep': cmd_sweep,
-            'table': cmd_table, 'recipe': _cmd_recipe}[args.command](args)
+            'table': cmd_table, 'recipe': _cmd_recipe,
+            'runs': runs_cli.cmd_runs,
+            'compare': runs_cli.cmd_compare}[args.command](args)
   except ConfigError as e:
     print(f'error: bad config: {e}', file=sys.stderr)
     return 2
