@@ -221,3 +221,16 @@ def test_a_run_that_fails_leaves_a_failed_summary(tmp_path, monkeypatch):
   summary = json.loads((tmp_path / 'summary.json').read_text())
   assert summary['status'] == 'failed' and 'No space left' in summary['error']
   assert summary['epochs'] == 1
+
+
+def test_a_wandb_run_is_named_after_what_it_changes():
+  from research import config as config_lib, registry  # pylint: disable=g-import-not-at-top
+  from research.train.resolve import resolve  # pylint: disable=g-import-not-at-top
+  from research.train.runner import run_name  # pylint: disable=g-import-not-at-top
+  quickstart = registry.get('quickstart').config()
+  changed = config_lib.apply_overrides(quickstart, [
+      'optimizer.learning_rate=0.003', 'model.hidden=(8,)', 'seed=1',
+      'tracking.wandb=disabled'])
+  assert run_name(resolve(changed), 'dir') == 'hidden=(8,) learning_rate=0.003 seed1'
+  assert run_name(resolve(quickstart), 'dir') == 'seed0'
+  assert run_name(resolve(config_lib.base_config()), 'dir') == 'dir'  # no experiment

@@ -15,7 +15,9 @@ import ml_collections
 from jax.experimental import multihost_utils
 
 from research import compilation_cache
+from research import config as config_lib
 from research import distributed
+from research import registry
 from research.errors import ConfigError
 from research.runs import is_finished
 from research.tracking import MultiLogger, RunDir, WandbLogger
@@ -41,6 +43,23 @@ def clear_run_dir(run_dir: RunDir) -> None:
     (run_dir.path / name).unlink(missing_ok=True)
 
 
+def run_name(config: ml_collections.ConfigDict, fallback: str) -> str:
+  """A name a person reads in W&B: what the run changes from its
+  experiment's own config (last key parts) and its seed, e.g.
+  'learning_rate=0.003 seed1'; `fallback` (the run directory's name) when
+  the experiment is not registered."""
+  try:
+    reference = resolve(registry.get(config.experiment).config())
+  except Exception:  # pylint: disable=broad-except  (unregistered, or a --config file)
+    return fallback
+  changed = config_lib.differences(config, reference)
+  parts = [f'{key.rsplit(".", 1)[-1]}={config_lib.get_value(config, key)}'
+           for key in sorted(changed)
+           if key.split('.')[0] not in config_lib.PRESENTATION_SECTIONS
+           and key != 'seed']
+  return ' '.join(parts + [f'seed{config.seed}'])[:128]
+
+
 def make_logger(config: ml_collections.ConfigDict, run_dir: RunDir):
   """The run's W&B logger (its run id kept in the run directory, so a resumed
   run logs to the same W&B run); a no-op on every process but the first."""
@@ -53,7 +72,8 @@ def make_logger(config: ml_collections.ConfigDict, run_dir: RunDir):
   t = config.tracking
   return WandbLogger(
       project=t.project, entity=t.entity or None, directory=run_dir.path,
-      run_id=run_id, name=run_dir.path.name, group=config.experiment or None,
+      run_id=run_id, name=run_name(config, run_dir.path.name),
+      group=config.experiment or None,
       mode=t.wandb, config=config.to_dict())
 
 
