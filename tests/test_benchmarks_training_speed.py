@@ -130,6 +130,7 @@ def test_torch_residual_mlp_is_the_authors_formula(torch_one_thread):
   assert result['seconds'] > 0 and math.isfinite(result['loss'])
 
 
+@pytest.mark.slow
 def test_train_run_times_the_real_loop_and_stops_at_the_target():
   # Evaluated every second epoch: epoch 1 has no test accuracy and goes on,
   # epoch 2 reaches the target of 0 and the run stops there.

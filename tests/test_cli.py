@@ -52,6 +52,7 @@ def test_missing_data_fails_fast_with_where_it_looked(capsys, tmp_path, monkeypa
   assert elapsed < 10, f'took {elapsed:.1f} s to say the data is missing'
 
 
+@pytest.mark.slow
 def test_default_run_directory_is_relative_to_where_it_runs(capsys, tmp_path, monkeypatch):
   # What the README's quickstart command does: no --workdir, runs/ under the cwd.
   monkeypatch.chdir(tmp_path)
@@ -77,6 +78,7 @@ def _cli(*args, **kwargs):
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
 
 
+@pytest.mark.slow
 @pytest.mark.slow
 def test_killed_process_resumes_to_the_same_result(tmp_path):
   """SIGKILL mid-run (no chance to clean up), then the same command again."""

@@ -13,6 +13,8 @@ from research import optim, registry
 from research.train.resolve import config_hash, overrides, resolve
 import experiments  # pylint: disable=unused-import  (registers them)
 
+pytestmark = pytest.mark.slow  # seconds a test: out of `-m 'not slow'`
+
 QUIET = ['--set', 'tracking.wandb=disabled', '--set', 'tracking.progress=false']
 CONFIG_FILE = '''
 from research.config import base_config

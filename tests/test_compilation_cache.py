@@ -7,7 +7,11 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 from research import compilation_cache
+
+pytestmark = pytest.mark.slow  # seconds a test: out of `-m 'not slow'`
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

@@ -22,6 +22,8 @@ import experiments  # pylint: disable=unused-import  (registers them)
 from experiments import data_mismatch_report as data_mismatch
 from train_helpers import tiny_config
 
+pytestmark = pytest.mark.slow  # seconds a test: out of `-m 'not slow'`
+
 
 def _rows(run_dir):
   lines = (run_dir / 'metrics.jsonl').read_text().splitlines()

@@ -23,6 +23,8 @@ from research.train.restore import load_trained
 from research.train.resolve import config_hash, resolve
 from train_helpers import tiny_config
 
+pytestmark = pytest.mark.slow  # seconds a test: out of `-m 'not slow'`
+
 N, C = 64, 10
 TEMPERATURES = (0.5, 1.0, 2.0, 4.0, 20.0)
 

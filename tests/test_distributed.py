@@ -21,6 +21,8 @@ from research.distributed import Settings
 from research.errors import ConfigError
 from research.parallel import Parallel
 
+pytestmark = pytest.mark.slow  # seconds a test: out of `-m 'not slow'`
+
 WORKER = distributed_worker.__file__
 WORKER_TIMEOUT_S = 120
 

@@ -7,6 +7,8 @@ from research import registry
 from research.train import run
 import experiments  # pylint: disable=unused-import  (registers them)
 
+pytestmark = pytest.mark.slow  # seconds a test: out of `-m 'not slow'`
+
 QUIET = ['tracking.wandb=disabled', 'tracking.progress=false']
 
 

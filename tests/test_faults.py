@@ -57,6 +57,8 @@ from research.tracking import run_dir as run_dir_lib
 from research.train.resolve import config_from_record
 from research.train.restore import load_trained
 
+pytestmark = pytest.mark.slow  # seconds a test: out of `-m 'not slow'`
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 WORKER = REPO / 'tests' / 'fault_worker.py'
 PROCESS_TIMEOUT_S = 240

@@ -8,6 +8,9 @@ import time
 from launch import local
 from launch import trials as trials_lib
 from launch.trials import Trial
+import pytest
+
+pytestmark = pytest.mark.slow  # seconds a test: out of `-m 'not slow'`
 
 TINY = ('model.hidden=(16,)', 'train.num_epochs=1', 'tracking.wandb=disabled')
 

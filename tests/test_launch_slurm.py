@@ -9,6 +9,8 @@ import submitit
 from launch import slurm
 from launch.trials import LaunchError, Trial
 
+pytestmark = pytest.mark.slow  # seconds a test: out of `-m 'not slow'`
+
 TINY = ('model.hidden=(16,)', 'train.num_epochs=1', 'tracking.wandb=disabled')
 
 

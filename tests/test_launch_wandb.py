@@ -98,6 +98,7 @@ def test_a_choice_goes_to_wandb_as_option_names_and_comes_back_as_its_keys(monke
       "optimizer.schedule.name='step'", 'optimizer.schedule.step_epochs=(30, 45)'), 1)
 
 
+@pytest.mark.slow
 def test_agent_function_runs_the_trial_into_the_agents_run(tmp_path, monkeypatch):
   """What wandb.agent does, offline: the run's config holds the sweep's point."""
   monkeypatch.setenv('WANDB_MODE', 'offline')

@@ -13,6 +13,8 @@ from research.optim.linesearch import cubic_minimizer, wolfe_linesearch
 from research.train import create_train_state, make_train_step
 from tests.train_helpers import tiny_config
 
+pytestmark = pytest.mark.slow  # seconds a test: out of `-m 'not slow'`
+
 C1, C2 = 1e-4, 0.9
 
 

@@ -11,6 +11,8 @@ from research import layers
 from research.errors import ConfigError
 from research.models import build_model, validate_model_config
 
+pytestmark = pytest.mark.slow  # seconds a test: out of `-m 'not slow'`
+
 
 def _model(compute_dtype, **model):
   config = config_lib.base_config()

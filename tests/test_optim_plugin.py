@@ -18,6 +18,8 @@ import pytest
 
 from research.optim import registry
 
+pytestmark = pytest.mark.slow  # seconds a test: out of `-m 'not slow'`
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 

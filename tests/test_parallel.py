@@ -16,6 +16,8 @@ from research.train import run
 from research.train.resolve import config_hash, resolve
 from train_helpers import tiny_config
 
+pytestmark = pytest.mark.slow  # seconds a test: out of `-m 'not slow'`
+
 WORKER = pathlib.Path(__file__).with_name('parallel_worker.py')
 TOLERANCE = 1e-5
 

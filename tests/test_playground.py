@@ -184,6 +184,7 @@ def test_command_warns_about_optimizers_without_settings(monkeypatch, capsys):
   assert "'brand_new' has no settings" in err and "'lbfgs' is not registered" in err
 
 
+@pytest.mark.slow
 def test_command_writes_figures_and_markdown(tmp_path, monkeypatch):
   monkeypatch.setattr(optim, 'names', lambda: ['adam', 'sgd'])  # two are enough here
   playground_cmd.main(['--out', str(tmp_path), '--steps', '5'])

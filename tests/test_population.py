@@ -15,6 +15,8 @@ from research.train.population import group_key, train_population
 from research.train.restore import load_trained
 from train_helpers import assert_trees_equal, tiny_config
 
+pytestmark = pytest.mark.slow  # seconds a test: out of `-m 'not slow'`
+
 BASE = ('train.num_epochs=3', 'model.hidden=(32,)')
 # Members differ in every kind of array hyperparameter at once.
 MEMBERS = [

@@ -21,6 +21,8 @@ from research.train.restore import load_trained
 from research.train.resolve import resolve
 from train_helpers import Capture, assert_trees_equal, tiny_config
 
+pytestmark = pytest.mark.slow  # seconds a test: out of `-m 'not slow'`
+
 
 def random_params(seed: int, ties: bool = False):
   """A params tree like an MLP's with BatchNorm: kernels, biases, scales.

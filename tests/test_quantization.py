@@ -16,6 +16,8 @@ from research.train.restore import load_trained
 import experiments  # pylint: disable=unused-import  (registers them)
 from experiments import quantization_run as quantization_experiment
 
+pytestmark = pytest.mark.slow  # seconds a test: out of `-m 'not slow'`
+
 
 def _kernel(shape, seed, zero_channel=None, outlier=None):
   w = np.random.default_rng(seed).normal(0.0, 0.05, shape).astype(np.float32)

@@ -27,6 +27,8 @@ from research.train.hparams import initial_hparams
 from research.train.resolve import resolve
 from train_helpers import tiny_config
 
+pytestmark = pytest.mark.slow  # seconds a test: out of `-m 'not slow'`
+
 
 # --------------------------------------------------------------------------
 # 1. Initial loss

@@ -24,6 +24,8 @@ from research.tracking import loggers
 from research.tracking import read_offline_run
 from research.tracking import wandb_mode
 
+pytestmark = pytest.mark.slow  # seconds a test: out of `-m 'not slow'`
+
 # Extra seconds over offline that a silent server may cost (the init timeout,
 # then an offline init).
 MAX_EXTRA_S = 15

@@ -14,6 +14,8 @@ from research.train import run
 import research.train.loop as loop_module
 from train_helpers import Capture, assert_trees_equal, metric_rows, tiny_config
 
+pytestmark = pytest.mark.slow  # seconds a test: out of `-m 'not slow'`
+
 
 def test_same_seed_is_bit_identical(tmp_path):
   config = tiny_config('model.dropout=0.3', 'model.batchnorm=after', 'train.shuffle=true',

@@ -16,6 +16,8 @@ from research.train.restore import load_trained
 from research.train.resolve import config_from_record, config_hash
 from train_helpers import Capture, assert_trees_equal, model_state_and_step, tiny_config
 
+pytestmark = pytest.mark.slow  # seconds a test: out of `-m 'not slow'`
+
 
 def test_dropout_rate_is_data_a_new_rate_does_not_recompile():
   _, state, step, batch = model_state_and_step('model.dropout=0.3')

@@ -9,6 +9,7 @@ from research.train import run
 from train_helpers import tiny_config
 
 
+@pytest.mark.slow
 def test_offline_wandb_matches_run_directory(tmp_path, monkeypatch):
   monkeypatch.setenv('WANDB_MODE', 'offline')
   summary = run(tiny_config('tracking.wandb=offline', 'train.num_epochs=3', 'data.dev_size=500'),
