@@ -24,6 +24,7 @@ from experiments.grid import Cell, command_line, run_cells, total_wall_time, wri
 from experiments.mnist_mlp import get_config as mnist_mlp_config
 from research import quantized_mlp
 from research.tables import markdown_table, mean_std, provenance
+from research.tracking import environment
 from research.train.restore import load_trained
 
 RESULTS = pathlib.Path(__file__).resolve().parent / 'results'
@@ -187,10 +188,8 @@ def device_description() -> str:
   device = jax.devices()[0]
   if device.platform != 'cpu':
     return f'one {device.device_kind} ({device.platform})'
-  cpuinfo = pathlib.Path('/proc/cpuinfo')
-  names = ([line.split(':', 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-            if line.startswith('model name')] if cpuinfo.exists() else [])
-  return f'{os.cpu_count()} CPU cores ({names[0] if names else "model unknown"}), JAX on the CPU'
+  model = environment.cpu_model() or 'model unknown'
+  return f'{os.cpu_count()} CPU cores ({model}), JAX on the CPU'
 
 
 def gpu_note() -> str:

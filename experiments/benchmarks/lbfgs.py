@@ -40,6 +40,7 @@ from research import losses, models
 from research.config import base_config
 from research.data import load_dataset
 from research.optim.lbfgs import lbfgs
+from research.tracking import environment
 
 L2 = 1e-4
 RTOL = 1e-4
@@ -195,12 +196,7 @@ def verdicts(rows) -> str:
 
 
 def hardware() -> str:
-  cpu = platform.processor() or platform.machine()
-  try:
-    with open('/proc/cpuinfo') as f:
-      cpu = next(l.split(':', 1)[1].strip() for l in f if l.startswith('model name'))
-  except (OSError, StopIteration):
-    pass
+  cpu = environment.cpu_model() or platform.processor() or platform.machine()
   load = ', '.join(f'{x:.1f}' for x in os.getloadavg())
   return (f'{cpu}, {os.cpu_count()} cores (os.cpu_count()), load average at start '
           f'{load}; JAX {jax.__version__} on {jax.default_backend()}, '

@@ -28,6 +28,7 @@ import numpy as np
 
 from research.data import idx_source
 from research.data import loading
+from research.tracking import environment
 
 
 def build_tfds_mnist(tfds_dir: str, idx_dir: Path) -> float:
@@ -99,13 +100,7 @@ def timed(fn, repeats: int, before=lambda: None
 
 
 def hardware() -> str:
-  cpu = platform.processor() or platform.machine()
-  try:
-    with open('/proc/cpuinfo') as f:
-      cpu = next(l.split(':', 1)[1].strip() for l in f
-                 if l.startswith('model name'))
-  except (OSError, StopIteration):
-    pass
+  cpu = environment.cpu_model() or platform.processor() or platform.machine()
   load = ', '.join(f'{x:.1f}' for x in os.getloadavg())
   return (f'{cpu}, {os.cpu_count()} cores (os.cpu_count()), load average at '
           f'start {load}; Python {platform.python_version()}')

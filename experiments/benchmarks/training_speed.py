@@ -44,6 +44,7 @@ from experiments.benchmarks.codebase_runs import (compilation_cache_at,
                                                   recipe_runs, train_run)
 from research import registry
 from research.tables import markdown_table, provenance
+from research.tracking import environment
 
 TARGET_ACCURACY = 0.98
 NOT_INSTALLED = "not installed (pip install -e '.[torch]')"
@@ -527,13 +528,7 @@ def _device(device) -> str:
   """The device's kind; for the CPU, its model name and core count."""
   if device.platform != 'cpu':
     return f'{device.platform} ({device.device_kind})'
-  model = 'unknown model'
-  try:
-    with open('/proc/cpuinfo') as f:
-      model = next(l.split(':', 1)[1].strip() for l in f
-                   if l.startswith('model name'))
-  except (OSError, StopIteration):
-    pass
+  model = environment.cpu_model() or 'unknown model'
   return f'cpu ({model}, {os.cpu_count()} cores)'
 
 

@@ -25,6 +25,16 @@ _SOURCE_ROOT = pathlib.Path(__file__).resolve().parents[2]
 GENERATED = ('experiments/results',)
 
 
+def cpu_model() -> str | None:
+  """The CPU's model name ('model name' in /proc/cpuinfo), None elsewhere."""
+  try:
+    with open('/proc/cpuinfo', encoding='utf-8') as f:
+      return next(line.split(':', 1)[1].strip() for line in f
+                  if line.startswith('model name'))
+  except (OSError, StopIteration):
+    return None
+
+
 def environment_info() -> dict[str, Any]:
   """A JSON-ready description of the software and hardware of this process.
 
