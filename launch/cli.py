@@ -95,13 +95,10 @@ def cmd_run(args) -> int:
   if args.quiet:  # tracking is not part of the run's identity (its hash)
     config = config_lib.merge(config, {'tracking.progress': False})
   from research.train import default_run_dir, run  # pylint: disable=g-import-not-at-top  (JAX)
+  from research.train.loop import check_single_run  # pylint: disable=g-import-not-at-top  (JAX)
   from research.train.resolve import resolve  # pylint: disable=g-import-not-at-top  (JAX)
   config = resolve(config)  # the one check of every value
-  if config.parallel.mode == 'vmap':  # before the run directory is made
-    print("error: bad config: parallel.mode: 'vmap' trains a population of "
-          'runs; launch it with `research sweep --launcher population`',
-          file=sys.stderr)
-    return 2
+  check_single_run(config)  # before the run directory is named
   workdir = args.workdir or default_run_dir(config)
   problem = failures.run_dir_problem(
       workdir, '--workdir' if args.workdir else 'tracking.output_dir')

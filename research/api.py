@@ -140,9 +140,6 @@ def train(experiment: str | ml_collections.ConfigDict,
   from research.train import default_run_dir, run  # pylint: disable=g-import-not-at-top
   from research.train.resolve import resolve  # pylint: disable=g-import-not-at-top
   config = resolve(config)  # the one check of every value
-  if config.parallel.mode == 'vmap':
-    raise ConfigError("parallel.mode: 'vmap' trains a population of runs; "
-                      'launch it with `research sweep --launcher population`')
   path = pathlib.Path(workdir or default_run_dir(config))
   summary = run(config, workdir=path, restart=restart)
   return Result(summary=summary, history=RunDir(path).read_metrics(),

@@ -561,6 +561,13 @@ def _show(progress: ProgressBar, members: Sequence[Member],
       'best': pick(bests) if bests else None})
 
 
+def check_single_run(config: ml_collections.ConfigDict) -> None:
+  """A run trains alone: 'vmap' is a population's mode."""
+  if config.parallel.mode == 'vmap':
+    raise ConfigError("parallel.mode: 'vmap' trains a population of runs; "
+                      'launch it with `research sweep --launcher population`')
+
+
 def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
           *, dataset: Dataset | None = None,
           epoch_end_hook: EpochHook | None = None) -> dict:
@@ -569,10 +576,8 @@ def train(config: ml_collections.ConfigDict, run_dir: RunDir, logger: Logger,
   Raises DivergedError when the loss becomes NaN or Inf; the summary written
   then says so, and the latest checkpoint is the last good state.
   """
+  check_single_run(config)
   parallel = Parallel.from_config(config)
-  if parallel.population:
-    raise ConfigError("parallel.mode: 'vmap' trains a population of runs; "
-                      'launch it with `research sweep --launcher population`')
   [summary] = train_members([Member(config, run_dir, logger)], parallel,
                             dataset=dataset, epoch_end_hook=epoch_end_hook)
   if summary['status'] == 'diverged':

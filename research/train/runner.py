@@ -22,7 +22,7 @@ from research.errors import ConfigError
 from research.runs import is_finished
 from research.tracking import MultiLogger, RunDir, WandbLogger
 from research.tracking.run_dir import CONFIG, SUMMARY
-from research.train.loop import load_checked_data, train
+from research.train.loop import check_single_run, load_checked_data, train
 from research.train.resolve import config_hash, resolve
 
 WANDB_RUN_ID = 'wandb_run_id.json'
@@ -155,6 +155,7 @@ def run(config: ml_collections.ConfigDict, *,
   directory; returns the summary. A finished run is not trained again unless
   `restart`. Bad data stops it before the run directory exists."""
   config = resolve(config)
+  check_single_run(config)  # before anything is created
   compilation_cache.enable()
   # Joins the other processes of a multi-host run (a no-op for one process);
   # before anything else asks JAX for its devices.
