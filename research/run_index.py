@@ -158,11 +158,19 @@ def overrides(run: Run, reference: Mapping[str, Any] | None) -> dict[str, Any]:
     return {}
   if reference is None:
     reference = config_lib.base_config()
-  theirs = config_lib.flatten(reference)
   named = {o.split('=', 1)[0] for o in (run.trial or {}).get('overrides', ())}
+  return changed_keys(run.config, reference, named)
+
+
+def changed_keys(config: Mapping[str, Any], reference: Mapping[str, Any],
+                 named=()) -> dict[str, Any]:
+  """{dotted key: value} where `config` differs from `reference`, leaving
+  out the presentation sections, the experiment and the seed; a key that
+  `reference` lacks counts only if `named`."""
+  theirs = config_lib.flatten(reference)
   missing = object()
   changed = {}
-  for key, value in _identity(run.config).items():
+  for key, value in _identity(config).items():
     other = theirs.get(key, missing)
     if key in _NOT_OVERRIDES or (other is missing and key not in named):
       continue

@@ -18,6 +18,7 @@ from research import compilation_cache
 from research import config as config_lib
 from research import distributed
 from research import registry
+from research import run_index
 from research.errors import ConfigError
 from research.runs import is_finished
 from research.tracking import MultiLogger, RunDir, WandbLogger
@@ -52,11 +53,9 @@ def run_name(config: ml_collections.ConfigDict, fallback: str) -> str:
     reference = resolve(registry.get(config.experiment).config())
   except Exception:  # pylint: disable=broad-except  (unregistered, or a --config file)
     return fallback
-  changed = config_lib.differences(config, reference)
+  changed = run_index.changed_keys(config, reference)
   parts = [f'{key.rsplit(".", 1)[-1]}={config_lib.get_value(config, key)}'
-           for key in sorted(changed)
-           if key.split('.')[0] not in config_lib.PRESENTATION_SECTIONS
-           and key != 'seed']
+           for key in sorted(changed)]
   return ' '.join(parts + [f'seed{config.seed}'])[:128]
 
 
