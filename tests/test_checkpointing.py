@@ -1,5 +1,6 @@
 """Orbax checkpoints: BatchNorm state survives, a damaged latest falls back."""
 
+import json
 import pathlib
 
 import jax
@@ -113,7 +114,6 @@ def test_saving_a_step_again_replaces_it(tmp_path):
 
 
 def test_the_checksum_covers_the_meta(tmp_path):
-  import json  # pylint: disable=g-import-not-at-top
   _, states, _ = trained_state(1)
   ckpt = Checkpointer(tmp_path, keep=2)
   ckpt.save_latest(1, states[1], {'epoch': 1})

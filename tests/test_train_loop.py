@@ -1,6 +1,7 @@
 """The training loop end to end on MNIST-1D: reproducibility, resume, divergence,
 early stopping, best checkpoint."""
 
+import errno
 import json
 import os
 import signal
@@ -9,8 +10,12 @@ import optax
 import jax.numpy as jnp
 import pytest
 
+from research import config as config_lib, registry
 from research.errors import DivergedError
 from research.train import run
+from research.train.checkpointing import Checkpointer
+from research.train.resolve import resolve
+from research.train.runner import run_name
 import research.train.loop as loop_module
 from train_helpers import Capture, assert_trees_equal, metric_rows, tiny_config
 
@@ -195,7 +200,6 @@ def _kill_at_call(monkeypatch, owner, name, call):
 ])
 def test_a_kill_in_a_round_resumes_to_the_uninterrupted_result(
     tmp_path, monkeypatch, where, call):
-  from research.train.checkpointing import Checkpointer  # pylint: disable=g-import-not-at-top
   config = tiny_config('data.dev_size=400', 'train.monitor=dev/accuracy')
   full = Capture()
   run(config, workdir=tmp_path / 'full', epoch_end_hook=full)
@@ -211,8 +215,6 @@ def test_a_kill_in_a_round_resumes_to_the_uninterrupted_result(
 
 
 def test_a_run_that_fails_leaves_a_failed_summary(tmp_path, monkeypatch):
-  import errno  # pylint: disable=g-import-not-at-top
-  from research.train.checkpointing import Checkpointer  # pylint: disable=g-import-not-at-top
 
   def full_disk(*args, **kwargs):
     raise OSError(errno.ENOSPC, 'No space left on device')
@@ -226,9 +228,6 @@ def test_a_run_that_fails_leaves_a_failed_summary(tmp_path, monkeypatch):
 
 
 def test_a_wandb_run_is_named_after_what_it_changes():
-  from research import config as config_lib, registry  # pylint: disable=g-import-not-at-top
-  from research.train.resolve import resolve  # pylint: disable=g-import-not-at-top
-  from research.train.runner import run_name  # pylint: disable=g-import-not-at-top
   quickstart = registry.get('quickstart').config()
   changed = config_lib.apply_overrides(quickstart, [
       'optimizer.learning_rate=0.003', 'model.hidden=(8,)', 'seed=1',
