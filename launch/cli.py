@@ -361,8 +361,9 @@ def _add_sweep_parser(sub) -> None:
 def _add_table_parser(sub) -> None:
   p = sub.add_parser(
       'table', help="write an experiment's results table and figures",
-      description='Reads the trial records that `research sweep` left in '
-      'OUTPUT_DIR/EXPERIMENT and writes RESULTS_DIR/EXPERIMENT.md: a row per '
+      description='Reads the runs in OUTPUT_DIR/EXPERIMENT (the trials of '
+      '`research sweep`, and plain `research run`s, whose overrides are what '
+      'they change from the experiment\'s config) and writes RESULTS_DIR/EXPERIMENT.md: a row per '
       'point (mean ± std over seeds, the 95%% interval of the test error, '
       'the published number), learning curves, the experiment\'s own '
       'sections and the provenance; logs the table and figures to W&B.')

@@ -3,9 +3,10 @@
     research sweep quickstart --seeds 3   # runs/quickstart/*/trial.json
     research table quickstart             # experiments/results/quickstart.md
 
-Reads the trial records `<output_dir>/<NAME>/*/trial.json` (local runs and
-population members alike) and the sweep records
-`<output_dir>/<NAME>/sweeps/*.json`, then writes `<results_dir>/<NAME>.md`:
+Reads the records of the runs under `<output_dir>/<NAME>/` (a sweep's
+trial.json, or what a plain `research run` left: its config.json and
+summary.json, its overrides being what it changes from the experiment's
+config) and the sweep records `<output_dir>/<NAME>/sweeps/*.json`, then writes `<results_dir>/<NAME>.md`:
 the results table (`research.results.results_table`), the learning curves and
 train-vs-held-out gap of every point, the experiment's own `report`
 sections, and the provenance. The same table and figures go to one W&B run.
@@ -33,7 +34,7 @@ import numpy as np
 
 from launch import trials as trials_lib
 from research import config as config_lib
-from research import results
+from research import results, run_index
 from research import tables
 from research.tracking import WandbLogger, jsonio
 
@@ -53,20 +54,29 @@ def default_results_dir() -> pathlib.Path:
 
 def read_records(output_dir: str | os.PathLike, name: str,
                  log: Callable[[str], None] = print) -> list[dict[str, Any]]:
-  """The trial records of `name`, each with 'record_dir' (where it was read)
-  and, for records written before they carried it, 'data' from the run's
-  summary.json."""
-  records = []
-  for path in sorted(pathlib.Path(output_dir, name).glob(f'*/{trials_lib.RECORD}')):
-    try:
-      record = jsonio.read_json(path)
-    except ValueError as e:  # a torn file: say so, keep the others
-      log(f'warning: skipped unreadable {path}: {e}')
+  """The records of the runs under `<output_dir>/<name>/`, each with
+  'record_dir' (where it was read): a sweep trial's trial.json (local runs
+  and population members alike; 'data' from the run's summary.json where a
+  record written before it carried it lacks it), and for a run that
+  `research run` trained, the record its config.json and summary.json make
+  (`trials.plain_run_record`). A run with a damaged file is skipped with a
+  warning, one without a summary (still running, or never started) quietly."""
+  records, experiment, reference = [], None, None
+  for run in run_index.find_runs(output_dir, name):
+    if run.status == run_index.DAMAGED:
+      log(f'warning: skipped {run.path}: {run.problem}')
       continue
-    record['record_dir'] = str(path.parent)
-    if not record.get('data'):
-      summary = jsonio.read_json(path.parent / 'summary.json') or {}
-      record['data'] = summary.get('data')
+    if run.trial is not None:
+      record = run.trial
+      record['data'] = record.get('data') or (run.summary or {}).get('data')
+    else:
+      if experiment is None:
+        experiment = trials_lib.load_registry().get(name)
+        reference = experiment.config()
+      record = trials_lib.plain_run_record(run, reference, experiment.axes)
+      if record is None:
+        continue
+    record['record_dir'] = str(run.path)
     records.append(record)
   return records
 
@@ -123,8 +133,8 @@ def write_table(name: str, *, output_dir: str | os.PathLike = 'runs',
   sweeps = read_sweeps(output_dir, name, log)
   if experiment.trainable and not records:
     raise NoRecordsError(
-        f'no trials of {name} under {output_dir}; run `research sweep '
-        f'{name} ...` first')
+        f'no runs of {name} under {output_dir}; run `research sweep '
+        f'{name} ...` or `research run {name}` first')
   results_dir = pathlib.Path(results_dir or default_results_dir())
   figures_dir = results_dir / 'figures' / name
   figures_dir.mkdir(parents=True, exist_ok=True)

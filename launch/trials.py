@@ -17,23 +17,24 @@ import os
 import pathlib
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ml_collections
 
 from launch.registry import LaunchError, load_registry
 from research import config as config_lib
-from research import tracking, train
+from research import run_index, search, tracking, train
 from research.errors import DivergedError
+from research.results import format_overrides
 # Statuses of a run that a re-run leaves alone (as research.train does).
 from research.runs import FINISHED, TRIAL_RECORD
 from research.tracking import jsonio
 from research.train.resolve import config_hash, resolve
 
 __all__ = ['FINISHED', 'LaunchError', 'RECORD', 'SWEEPS_DIR', 'Trial',
-           'failed_record', 'finished_record', 'load_registry', 'read_record',
-           'record_run', 'record_trial', 'run_dir_of', 'run_trial']
+           'failed_record', 'finished_record', 'load_registry', 'plain_run_record',
+           'read_record', 'record_run', 'record_trial', 'run_dir_of', 'run_trial']
 
 RECORD = TRIAL_RECORD
 # `research sweep` leaves a record of each sweep in <output_dir>/<experiment>/
@@ -205,6 +206,28 @@ def run_trial(trial: Trial, output_dir: str | os.PathLike,
                       wall_time_s=time.perf_counter() - started)
   return _write_record(trial, config, run_dir, status, summary=summary,
                        error=error, wall_time_s=time.perf_counter() - started)
+
+
+def plain_run_record(run: run_index.Run, reference: Mapping[str, Any],
+                     axes: Mapping[str, search.Axis] = ()) -> dict[str, Any] | None:
+  """The record a sweep's trial would have, for a run that `research run`
+  trained (it leaves no trial.json), read from its config.json and
+  summary.json. Its overrides are what its config changes from `reference`
+  (its experiment's config) and its values of the experiment's sweep `axes`
+  (a trial names those even at their defaults). None unless both files are
+  there and intact."""
+  if run.config is None or run.summary is None or run.status == run_index.DAMAGED:
+    return None
+  changed = {**search.point_of(axes, config_lib.flatten(run.config)),
+             **run_index.overrides(run, reference)}
+  trial = Trial(run.experiment, format_overrides(changed), run.seed or 0)
+  record = _make_record(trial, ml_collections.ConfigDict(run.config), run.path,
+                        run.status, summary=run.summary)
+  # When the run finished, not now: the latest record of a point and seed wins.
+  finished = (run.path / 'summary.json').stat().st_mtime
+  record['recorded_at'] = datetime.datetime.fromtimestamp(
+      finished, datetime.timezone.utc).isoformat(timespec='seconds')
+  return record
 
 
 def _write_record(trial, config, run_dir, status, **kwargs) -> dict:

@@ -217,6 +217,27 @@ def choice_names(axes: Mapping[str, Axis], overrides: Point) -> Point:
   return point
 
 
+def point_of(axes: Mapping[str, Axis], flat_config: Mapping[str, Any]) -> Point:
+  """The overrides a sweep's trial would name for the point of `axes` where
+  a config sits (a run trained without a sweep): each plain axis's key with
+  the config's value, and each Choice's keys of the option whose values the
+  config has (the option setting the most keys); keys the config lacks are
+  left out."""
+  point = {}
+  for name, axis in axes.items():
+    if not isinstance(axis, Choice):
+      if name in flat_config:
+        point[name] = flat_config[name]
+      continue
+    matches = [(len(keys), option) for option, keys in axis.options.items()
+               if all(k in flat_config and config_lib.same_value(flat_config[k], v)
+                      for k, v in keys.items())]
+    if matches:
+      _, option = max(matches, key=lambda m: m[0])
+      point.update({k: flat_config[k] for k in axis.options[option]})
+  return point
+
+
 def _check_num_trials(num_trials: int) -> None:
   if (isinstance(num_trials, bool) or not isinstance(num_trials, int)
       or num_trials < 1):

@@ -206,6 +206,22 @@ def test_a_choice_sets_its_options_keys_together():
       'model.activation': 'tanh'}  # no option explains it: kept
 
 
+def test_the_point_of_a_config_is_what_its_trial_would_name():
+  """A run trained without a sweep sits at a point of the axes: its values
+  of the plain axes and the keys of the Choice option it matches."""
+  axes = {'schedule': SCHEDULE, 'optimizer.learning_rate': Discrete((0.1, 0.01))}
+  flat = {'optimizer.schedule.name': 'step', 'optimizer.schedule.step_epochs': [30, 45],
+          'optimizer.learning_rate': 0.01, 'model.hidden': [8]}
+  point = search.point_of(axes, flat)
+  assert point == {'optimizer.schedule.name': 'step',
+                   'optimizer.schedule.step_epochs': [30, 45],
+                   'optimizer.learning_rate': 0.01}
+  assert search.choice_names(axes, {**point, 'optimizer.schedule.step_epochs': (30, 45)}
+                             ) == {'schedule': 'step', 'optimizer.learning_rate': 0.01}
+  # An option's value the config lacks matches nothing; a missing key is left out.
+  assert search.point_of(axes, {'optimizer.schedule.name': 'linear'}) == {}
+
+
 def test_a_choice_is_validated_option_by_option():
   config = registry.get('quickstart').config()
   search.validate({'schedule': SCHEDULE}, config)

@@ -270,8 +270,8 @@ def test_report_named_by_module_is_imported_for_the_table(tmp_path, monkeypatch)
 def test_trainable_experiment_without_records_exits_2(tmp_path, experiment, capsys):
   assert _table(tmp_path / 'runs', tmp_path, '--wandb', 'disabled') == 2
   assert capsys.readouterr().err.strip() == (
-      f'error: no trials of {NAME} under {tmp_path / "runs"}; run '
-      f'`research sweep {NAME} ...` first')
+      f'error: no runs of {NAME} under {tmp_path / "runs"}; run '
+      f'`research sweep {NAME} ...` or `research run {NAME}` first')
   assert not (tmp_path / f'{NAME}.md').exists()
 
 
@@ -434,3 +434,41 @@ def test_a_choice_axis_is_shown_by_its_option_names_in_option_order():
   published = table.headers.index('published')
   assert [row[published] for row in table.rows] == ['—', '—', '—', '76%', '—', '—']
   assert table.labels[3] == 'unit=maxout residual=True'
+
+
+@pytest.mark.slow
+def test_plain_runs_and_sweep_trials_make_one_table(tmp_path, capsys):
+  """Runs of `research run` (no trial.json) are rows like a sweep's trials:
+  their overrides are what they change from the experiment's config, and a
+  plain run and a trial of the same point pool their seeds."""
+  root, out = tmp_path / 'runs', tmp_path / 'results'
+  common = ['--set', 'train.num_epochs=1', '--set', 'model.hidden=(8,)',
+            '--set', 'tracking.wandb=disabled', '--set', 'tracking.progress=false',
+            '--set', f'tracking.output_dir={root}']
+  for seed, lr in ((0, 0.003), (1, 0.003), (0, 0.01)):
+    assert main(['run', 'quickstart', *common, '--set', f'seed={seed}',
+                 '--set', f'optimizer.learning_rate={lr}']) == 0
+  # A sweep's trial of the lr 0.01 point, seed 1.
+  trial = trials_lib.Trial('quickstart', (
+      'train.num_epochs=1', 'model.hidden=(8,)', 'optimizer.learning_rate=0.01'), 1)
+  record = trials_lib.run_trial(trial, root, ['tracking.wandb=disabled'])
+  assert record['status'] == 'done'
+  plain = [p for p in (root / 'quickstart').iterdir() if not (p / 'trial.json').exists()]
+  assert len(plain) == 3
+  capsys.readouterr()
+
+  assert main(['table', 'quickstart', '--output-dir', str(root),
+               '--results-dir', str(out), '--wandb', 'disabled']) == 0
+  markdown = (out / 'quickstart.md').read_text()
+  header, _, *rows = table_rows(markdown)
+  assert header[:2] == ['learning_rate', 'seeds']
+  assert [row[:2] for row in rows] == [['3e-3', '2'], ['1e-2', '2']]
+  summaries = {(json.loads((p / 'config.json').read_text())['seed'],
+                json.loads((p / 'config.json').read_text())['optimizer']['learning_rate']):
+               json.loads((p / 'summary.json').read_text())
+               for p in (root / 'quickstart').iterdir() if p.name.startswith('seed')}
+  test = [summaries[(s, 0.003)]['final']['test/accuracy'] for s in (0, 1)]
+  assert rows[0][header.index('test acc. %')].strip('*') == mean_std(test)
+  assert 'Every trial: `model.hidden=(8,)`, `train.num_epochs=1`.' in markdown
+  assert '- Seeds: 0, 1' in markdown
+  assert (out / 'figures' / 'quickstart' / 'learning_curves.png').exists()
