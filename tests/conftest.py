@@ -1,16 +1,23 @@
 """Test settings: W&B never reaches the network, and the shared data is found."""
 
+import atexit
 import os
 import pathlib
+import shutil
+import tempfile
 
 # Before anything imports wandb or jax.
 os.environ.setdefault('WANDB_MODE', 'offline')
 os.environ.setdefault('WANDB_SILENT', 'true')
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
-# No persistent compilation cache: tests neither write into ~/.cache nor
-# time programs loaded from an earlier session (test_compilation_cache.py
-# turns it on in a temporary directory).
-os.environ.setdefault('RESEARCH_COMPILATION_CACHE', 'off')
+# One persistent compilation cache for the session, in a new temporary
+# directory: tests, and the processes they start, that compile a program
+# compiled before load it (a quarter of the suite's time is compiling the
+# same tiny runs again). Nothing goes to ~/.cache and nothing is loaded from
+# an earlier session. test_compilation_cache.py uses caches of its own.
+_CACHE = tempfile.mkdtemp(prefix='research-tests-jax-cache-')
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+os.environ.setdefault('RESEARCH_COMPILATION_CACHE', _CACHE)
 
 import pytest  # pylint: disable=g-import-not-at-top
 

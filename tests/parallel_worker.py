@@ -134,7 +134,7 @@ def check_loop(workdir: str) -> dict:
 
 
 def check_population(workdir: str) -> dict:
-  """A 32-member population on 8 devices (4 members each) and on 1; 5
+  """A 16-member population on 8 devices (2 members each) and on 1; 5
   members on 8 devices (padded to 8) and on 1."""
   from research.config import merge  # pylint: disable=g-import-not-at-top
   from research.parallel import stack  # pylint: disable=g-import-not-at-top
@@ -152,7 +152,7 @@ def check_population(workdir: str) -> dict:
                    'tracking.output_dir': str(workdir / name)})
             for i in range(k)]
 
-  placed = Parallel('vmap').put_state(stack([np.arange(3.0)] * 32))
+  placed = Parallel('vmap').put_state(stack([np.arange(3.0)] * 16))
   out = {'members_per_device': sorted({s.data.shape[0] for s in placed.addressable_shards}),
          'devices_used': len(placed.sharding.device_set)}
   # With data_parallel 2 a member's batch is split: the step's gradient is
@@ -168,7 +168,7 @@ def check_population(workdir: str) -> dict:
   # member's whole batch), against 4 members on one device.
   bn = ('model.batchnorm=before', 'train.batch_size=64')
   for k, many, one in (
-      (32, configs(32, 0, '32-on-8'), configs(32, 1, '32-on-1')),
+      (16, configs(16, 0, '16-on-8'), configs(16, 1, '16-on-1')),
       (5, configs(5, 0, '5-on-8'), configs(5, 1, '5-on-1')),
       ('4x2', configs(4, 0, '4x2-on-8', *bn, data_parallel=2),
        configs(4, 1, '4-on-1', *bn))):
@@ -185,34 +185,35 @@ def check_population(workdir: str) -> dict:
   return out
 
 
-def check_stable(mode: str, data_dir: str, workdir: str, runs: int = 10) -> dict:
-  """`runs` consecutive runs of mnist_mlp with BatchNorm under `mode` on 8
-  devices, each a fresh run directory (the persistent compilation cache on,
-  as for a user, so runs after the first skip most of XLA's compile)."""
+def check_stable(modes: str, data_dir: str, workdir: str, runs: int = 5) -> dict:
+  """`runs` consecutive runs of mnist_mlp with BatchNorm under each of
+  `modes` ('pmap,sharded') on 8 devices, each a fresh run directory (the
+  persistent compilation cache on, as for a user, so runs after the first
+  skip most of XLA's compile)."""
   from research import compilation_cache, config as config_lib, registry  # pylint: disable=g-import-not-at-top
   os.environ['RESEARCH_COMPILATION_CACHE'] = str(pathlib.Path(workdir) / 'cache')
   compilation_cache.enable()
-  finished = []
-  for i in range(runs):
-    config = config_lib.apply_overrides(registry.get('mnist_mlp').config(), [
-        f'data.dir={data_dir}', 'data.dev_size=59000',  # 1,000 to train on
-        'model.batchnorm=before', 'model.hidden=(64,)', 'train.batch_size=64',
-        'train.num_epochs=2', f'parallel.mode={mode}',
-        'tracking.wandb=disabled', 'tracking.progress=false'])
-    summary = run(config, workdir=pathlib.Path(workdir) / f'{mode}-{i}')
-    assert summary['parallel']['devices'] == NUM_DEVICES, summary['parallel']
-    finished.append(summary['status'])
+  finished = {}
+  for mode in modes.split(','):
+    finished[mode] = []
+    for i in range(runs):
+      config = config_lib.apply_overrides(registry.get('mnist_mlp').config(), [
+          f'data.dir={data_dir}', 'data.dev_size=59000',  # 1,000 to train on
+          'model.batchnorm=before', 'model.hidden=(64,)', 'train.batch_size=64',
+          'train.num_epochs=2', f'parallel.mode={mode}',
+          'tracking.wandb=disabled', 'tracking.progress=false'])
+      summary = run(config, workdir=pathlib.Path(workdir) / f'{mode}-{i}')
+      assert summary['parallel']['devices'] == NUM_DEVICES, summary['parallel']
+      finished[mode].append(summary['status'])
   return {'statuses': finished}
 
 
 if __name__ == '__main__':
   check = sys.argv[1]
-  if check == 'steps':
-    out = check_steps()
-  elif check == 'loop':
-    out = check_loop(sys.argv[2])
-  elif check == 'population':
-    out = check_population(sys.argv[2])
+  if check == 'all':  # one process for the checks on generated data
+    workdir = pathlib.Path(sys.argv[2])
+    out = {'steps': check_steps(), 'loop': check_loop(workdir / 'loop'),
+           'population': check_population(workdir / 'population')}
   elif check == 'stable':
     out = check_stable(*sys.argv[2:5])
   else:

@@ -1,18 +1,12 @@
 """The `research` command: listing, running, and its errors."""
 
 import json
-import os
-import pathlib
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
 from launch.cli import main
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
 QUIET = ['--set', 'tracking.wandb=disabled', '--set', 'tracking.progress=false']
 
 
@@ -70,39 +64,3 @@ def test_run_prints_directory_and_accuracy(capsys, tmp_path):
   out = capsys.readouterr().out
   assert f'run directory: {tmp_path}' in out and 'test accuracy' in out
   assert json.loads((tmp_path / 'summary.json').read_text())['status'] == 'done'
-
-
-def _cli(*args, **kwargs):
-  env = {**os.environ, 'WANDB_MODE': 'offline', 'JAX_PLATFORMS': 'cpu'}
-  return subprocess.Popen([sys.executable, '-m', 'launch.cli', *args], cwd=REPO, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
-
-
-@pytest.mark.slow
-@pytest.mark.slow
-def test_killed_process_resumes_to_the_same_result(tmp_path):
-  """SIGKILL mid-run (no chance to clean up), then the same command again."""
-  args = ['run', 'quickstart', '--set', 'train.num_epochs=30', '--set', 'model.dropout=0.1',
-          '--set', 'train.shuffle=true', '--set', 'train.checkpoint_every_epochs=1'] + QUIET
-  whole = _cli(*args, '--workdir', str(tmp_path / 'whole'))
-  assert whole.wait(timeout=240) == 0, whole.stdout.read()
-
-  victim = _cli(*args, '--workdir', str(tmp_path / 'cut'))
-  latest = tmp_path / 'cut' / 'checkpoints' / 'latest'
-  deadline = time.time() + 120
-  while time.time() < deadline and not (latest.is_dir() and any(
-      p.name.isdigit() and int(p.name) >= 5 * 40 for p in latest.iterdir())):
-    time.sleep(0.05)
-  victim.send_signal(signal.SIGKILL)
-  victim.wait(timeout=30)
-  assert victim.returncode == -signal.SIGKILL
-  partial = (tmp_path / 'cut' / 'metrics.jsonl').read_text().splitlines()
-  assert 5 <= len(partial) < 30, 'the kill should land mid-run'
-
-  again = _cli(*args, '--workdir', str(tmp_path / 'cut'))
-  out, _ = again.communicate(timeout=240)
-  assert again.returncode == 0, out
-  a = json.loads((tmp_path / 'whole' / 'summary.json').read_text())
-  b = json.loads((tmp_path / 'cut' / 'summary.json').read_text())
-  assert b['resumed_from_epoch'] >= 5
-  assert a['final'] == b['final']

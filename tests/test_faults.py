@@ -67,8 +67,11 @@ EPOCHS = 6
 STEPS_PER_EPOCH = 35  # 3,500 training examples (500 held out as dev) / 100
 # The quickstart model, smaller; a dev split for the monitor, so the best
 # checkpoint is written too (dev accuracy improves every epoch of this run).
+# Dropout and shuffling draw from the run's RNG every step: a resumed run
+# must carry on the same streams to end bit-identical.
 COMMAND = ('run', 'quickstart', '--set', f'train.num_epochs={EPOCHS}',
            '--set', 'train.checkpoint_every_epochs=1',
+           '--set', 'model.dropout=0.1', '--set', 'train.shuffle=true',
            '--set', 'train.monitor=dev/accuracy', '--set', 'data.dev_size=500',
            '--set', 'model.hidden=(32, 32)', '--set', 'tracking.wandb=disabled',
            '--set', 'tracking.progress=false')
