@@ -138,9 +138,23 @@ def use_server(no_credentials, monkeypatch):
   wandb.teardown()
 
 
+# The init timeout these tests wait out: the mechanism (give up, go offline,
+# keep the record) is the same at the default 6 s, which a test below reads.
+TEST_INIT_TIMEOUT_S = 2
+
+
+def test_the_default_init_timeout_is_seconds(monkeypatch):
+  monkeypatch.delenv('WANDB_INIT_TIMEOUT', raising=False)
+  assert loggers._init_timeout() == loggers.INIT_TIMEOUT_S == 6.0
+  monkeypatch.setenv('WANDB_INIT_TIMEOUT', '2')
+  assert loggers._init_timeout() == 2.0
+
+
 @pytest.fixture
-def silent_server(use_server):
-  """$WANDB_BASE_URL is a silent server, with a (fake) API key."""
+def silent_server(use_server, monkeypatch):
+  """$WANDB_BASE_URL is a silent server, with a (fake) API key; W&B waits
+  TEST_INIT_TIMEOUT_S for it (here and in the processes a test starts)."""
+  monkeypatch.setenv('WANDB_INIT_TIMEOUT', str(TEST_INIT_TIMEOUT_S))
   server = SilentServer()
   use_server(server.url)
   yield server
