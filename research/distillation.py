@@ -142,6 +142,9 @@ def validate_distill_config(config: ml_collections.ConfigDict) -> None:
                       'weight of the soft targets)')
   if not d.teacher.strip():
     return
+  if config.loss.get('label_smoothing', 0.0):
+    raise ConfigError('distill.teacher: distillation builds its own soft '
+                      'targets; set it or loss.label_smoothing off')
   if config.augment.mixup_alpha > 0:
     raise ConfigError(
         'distill.teacher: distillation with augment.mixup_alpha > 0 would mix '

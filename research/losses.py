@@ -4,6 +4,11 @@ Each loss maps `(outputs (N, C), labels)` to per-example losses (N,).
 `labels` are int class ids (N,) or soft / one-hot targets (N, C), e.g. from
 mixup; hinge takes hard labels only. Multi-output losses average over the C
 units, as Keras does.
+
+Label smoothing (Szegedy et al. 2016; config `loss.label_smoothing` = a) is an
+option of the training loss (`training_loss`): its targets become
+(1 - a) one_hot + a / C, and soft targets (mixup's) are smoothed the same way,
+(1 - a) y + a / C. Evaluation keeps the plain loss of `get`.
 """
 
 from collections.abc import Callable
@@ -66,6 +71,21 @@ def hinge(scores: jax.Array, labels: jax.Array) -> jax.Array:
   return margins.sum(axis=-1)
 
 
+def smooth_labels(targets: jax.Array, alpha: float | jax.Array) -> jax.Array:
+  """(1 - alpha) targets + alpha / C for soft or one-hot targets (N, C)."""
+  return (1.0 - alpha) * targets + alpha / targets.shape[-1]
+
+
+def smoothed(loss_fn: Loss, alpha: float) -> Loss:
+  """`loss_fn` against targets smoothed by `alpha` (0 returns `loss_fn`)."""
+  if not alpha:
+    return loss_fn
+
+  def loss(outputs: jax.Array, labels: jax.Array) -> jax.Array:
+    return loss_fn(outputs, smooth_labels(_targets(outputs, labels), alpha))
+  return loss
+
+
 _LOSSES: dict[str, Loss] = {
     'binary_cross_entropy': binary_cross_entropy,
     'cross_entropy': cross_entropy,
@@ -87,6 +107,12 @@ def get(name: str) -> Loss:
     ) from None
 
 
+def training_loss(loss_config: ml_collections.ConfigDict) -> Loss:
+  """The loss a run trains with: `loss.name`, with `loss.label_smoothing`."""
+  return smoothed(get(loss_config.name),
+                  float(loss_config.get('label_smoothing', 0.0)))
+
+
 def validate_loss_config(loss_config: ml_collections.ConfigDict) -> None:
   """Raises ConfigError, naming the key, for a bad `loss` config section."""
   try:
@@ -94,3 +120,10 @@ def validate_loss_config(loss_config: ml_collections.ConfigDict) -> None:
   except KeyError:
     raise ConfigError('loss.name: missing from the loss config') from None
   get(name)
+  alpha = loss_config.get('label_smoothing', 0.0)
+  if (isinstance(alpha, bool) or not isinstance(alpha, (int, float))
+      or not 0 <= alpha < 1):
+    raise ConfigError(f'loss.label_smoothing: {alpha!r} must be in [0, 1)')
+  if alpha and name == 'hinge':
+    raise ConfigError('loss.label_smoothing: the hinge loss takes hard labels '
+                      'only; smoothing needs another loss')

@@ -68,6 +68,9 @@ def augment_config() -> ml_collections.ConfigDict:
 def loss_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.name = 'cross_entropy'  # a research.losses name
+  # Training targets become (1 - a) one_hot + a / C (mixup's soft targets are
+  # smoothed the same way); evaluation keeps the plain loss. In [0, 1).
+  c.label_smoothing = 0.0
   return c
 
 
@@ -79,7 +82,9 @@ def schedule_config() -> ml_collections.ConfigDict:
   c.warmup_init_fraction = 0.0  # warmup starts at this fraction of the lr
   c.step_epochs = ()  # step: epochs (from the run's start) at which lr *= gamma
   c.gamma = 0.1
-  c.final_fraction = 0.0  # cosine, linear, sgdr: the lr at the end / the peak
+  c.final_fraction = 0.0  # cosine, linear, sgdr, wsd: the lr at the end / the peak
+  c.decay_fraction = 0.2  # wsd: the decay takes this last fraction of the run
+  c.decay_shape = 'linear'  # wsd: the decay's shape, linear | 1-sqrt
   c.sgdr_period_epochs = 10.0  # sgdr: first period T0
   c.sgdr_period_mult = 2.0  # sgdr: each period is this times the previous
   return c
@@ -98,6 +103,12 @@ def optimizer_config() -> ml_collections.ConfigDict:
   c.reference_batch_size = 0  # linear scaling rule: lr * batch / this; 0 = off
   c.grad_clip_norm = 0.0  # clip by global norm; 0 = off
   c.weight_decay = 0.0  # decoupled, weights only (not biases, not BatchNorm)
+  # Gradient accumulation (optax.MultiSteps): one update at the mean gradient
+  # of this many consecutive batches; the schedule counts updates. 1 = off.
+  c.accumulate_steps = 1
+  # Polyak / EMA averaging of the parameters after each update (debiased as
+  # optax.ema); research.optim.averaging.ema_params reads it. 0 = off.
+  c.ema_decay = 0.0
   return c
 
 

@@ -199,6 +199,6 @@ def lbfgs(learning_rate: float | optax.Schedule = 1.0, memory_size: int = 10,
 register('lbfgs', lbfgs,
          summary='two-loop recursion over m pairs, strong-Wolfe line search on '
          'value_fn; lr = first trial step',
-         needs_value_fn=True,
+         needs_value_fn=True, line_search=True,
          ranges={'memory_size': '[1, inf)', 'max_linesearch_steps': '[1, inf)',
                  'c1': '(0, 1)', 'c2': '(0, 1)', 'curvature_eps': '(0, inf)'})

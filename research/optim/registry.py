@@ -58,8 +58,15 @@ class OptimizerEntry:
   name: str
   factory: Callable[..., optax.GradientTransformation]
   summary: str
-  # True when `update` needs `value_fn` (and `value`, `grad`): line searches.
+  # True when `update` needs `value_fn` (and `value`, `grad`): line searches,
+  # SAM's gradient at a perturbed point.
   needs_value_fn: bool = False
+  # A line search checks its own step on the loss: nothing may change the
+  # step after it (clipping, decoupled weight decay).
+  line_search: bool = False
+  # It trains at one point and keeps another, an average, to evaluate
+  # (Schedule-Free's x): research.optim.evaluation finds it.
+  evaluates_average: bool = False
   ranges: Mapping[str, Interval] = dataclasses.field(default_factory=dict)
 
   @property
@@ -100,6 +107,7 @@ REGISTRY: dict[str, OptimizerEntry] = {}
 
 def register(name: str, factory: Callable[..., optax.GradientTransformation],
              *, summary: str = '', needs_value_fn: bool = False,
+             line_search: bool = False, evaluates_average: bool = False,
              ranges: Mapping[str, str] | None = None):
   """Registers `factory(learning_rate, **hparams)` as optimizer `name`.
 
@@ -115,7 +123,8 @@ def register(name: str, factory: Callable[..., optax.GradientTransformation],
   if required:
     raise TypeError(f'optimizer {name!r}: {required} need defaults (a config '
                     'gives only the hyperparameters it changes)')
-  entry = OptimizerEntry(name, factory, summary, needs_value_fn,
+  entry = OptimizerEntry(name, factory, summary, needs_value_fn, line_search,
+                         evaluates_average,
                          {k: Interval.parse(v) for k, v in (ranges or {}).items()})
   unknown = set(entry.ranges) - set(entry.hparams)
   if unknown:

@@ -15,6 +15,11 @@ steps_per_epoch). With W warmup steps and T = num_epochs * steps_per_epoch:
   linear:           m = 1 - (1 - f) min(s, D) / D
   inverse_sqrt:     m = sqrt(w / max(t, w)), w = max(W, 1)
   sgdr:             cosine from 1 to f within each period, restarting at 1.
+  wsd:              m = 1 until the decay starts at S = T - E, E = max(1,
+                    round(decay_fraction T)) steps before the end; then with
+                    u = min(t - S, E) / E,
+                    m = f + (1 - f) (1 - u)         (decay_shape 'linear')
+                    m = f + (1 - f) (1 - sqrt(u))   (decay_shape '1-sqrt')
 
 inverse_sqrt is the Transformer's rsqrt rule normalized to peak 1: with f0 = 0
 it is min(t / W, sqrt(W / t)), continuous at W. Without warmup (w = 1) it is 1
@@ -25,6 +30,14 @@ restarts (counted from the end of warmup) at round(spe T0 (1 + mult + ... +
 mult^(k-1))), k = 1, 2, ...; within period k, at step r of its length L_k,
 m = f + (1 - f) (1 + cos(pi r / L_k)) / 2. Periods are added until they cover
 the run; the last one is not cut short, so a run may end mid-period.
+
+WSD (warmup-stable-decay; Hägele et al. 2024, MiniCPM, Hu et al. 2024): a
+constant peak after warmup and a short cooldown at the end; '1-sqrt' is the
+cooldown shape Hägele et al. recommend. Its decay must start after warmup.
+
+With gradient accumulation (`accumulate_steps` k > 1) t counts the updates,
+one per k batches: a run has T = (num_epochs spe) // k of them, and an epoch
+e is the update round(e spe / k).
 
 Every m(W) = 1 (unless a step epoch falls on warmup's end), so warmup joins
 continuously. Decay and restarts are in steps, so a run resumed from a
@@ -43,7 +56,9 @@ import optax
 from research.config.sections import schedule_config as default_schedule_config
 from research.errors import ConfigError, check_section_keys
 
-SCHEDULES = ('constant', 'step', 'cosine', 'linear', 'inverse_sqrt', 'sgdr')
+SCHEDULES = ('constant', 'step', 'cosine', 'linear', 'inverse_sqrt', 'sgdr',
+             'wsd')
+DECAY_SHAPES = ('linear', '1-sqrt')
 
 # The keys each schedule reads besides warmup; a key the chosen schedule does
 # not read must keep its default (as optimizer hyperparameters).
@@ -54,11 +69,12 @@ _USES = {
     'linear': ('final_fraction',),
     'inverse_sqrt': (),
     'sgdr': ('final_fraction', 'sgdr_period_epochs', 'sgdr_period_mult'),
+    'wsd': ('final_fraction', 'decay_fraction', 'decay_shape'),
 }
 _WARMUP_KEYS = ('warmup_epochs', 'warmup_init_fraction')
 
 # Decay schedules end at the run's end, so warmup must leave them a step.
-_DECAYING = ('cosine', 'linear', 'sgdr')
+_DECAYING = ('cosine', 'linear', 'sgdr', 'wsd')
 _MAX_SGDR_PERIODS = 1000
 
 
@@ -100,6 +116,10 @@ def validate_schedule_config(
   _number(c, 'final_fraction', 0.0, 1.0)
   _number(c, 'sgdr_period_epochs', 0.0, low_open=True)
   _number(c, 'sgdr_period_mult', 1.0)  # < 1 would need infinitely many periods
+  _number(c, 'decay_fraction', 0.0, 1.0, low_open=True)
+  if c.decay_shape not in DECAY_SHAPES:
+    raise ConfigError(f'optimizer.schedule.decay_shape: {c.decay_shape!r} is '
+                      f'not one of {", ".join(DECAY_SHAPES)}')
   epochs = c.step_epochs
   if (not isinstance(epochs, (tuple, list))
       or not all(_is_real(e) and e > 0 for e in epochs)
@@ -155,8 +175,31 @@ def _sgdr_lengths(period_epochs: float, mult: float, steps_per_epoch: int,
   return lengths
 
 
+def _wsd(c: ml_collections.ConfigDict, *, warmup_steps: int,
+         total_steps: int) -> optax.Schedule:
+  """m(s) of WSD after warmup: 1, then the decay over its last E steps."""
+  final = float(c.final_fraction)
+  length = max(_steps(c.decay_fraction, total_steps), 1)
+  start = total_steps - length - warmup_steps  # S, counted from warmup's end
+  if start < 0:
+    raise ConfigError(
+        f'optimizer.schedule.decay_fraction: {c.decay_fraction} starts the '
+        f'decay at step {total_steps - length}, during warmup (which ends at '
+        f'step {warmup_steps}); lower it or optimizer.schedule.warmup_epochs')
+
+  def unit(s):
+    r = jnp.clip(s - start, 0, length)
+    if c.decay_shape == 'linear':
+      # From the steps left, as 'linear' (no tiny negative rate at the end).
+      left = (length - r) / length
+    else:
+      left = 1.0 - jnp.sqrt(jnp.clip(r / length, 0.0, 1.0))
+    return jnp.where(s < start, 1.0, final + (1.0 - final) * left)
+  return unit
+
+
 def _decay(c: ml_collections.ConfigDict, *, warmup_steps: int,
-           decay_steps: int, steps_per_epoch: int) -> optax.Schedule:
+           decay_steps: int, steps_per_epoch: float) -> optax.Schedule:
   """m(s) of the schedule after warmup, s counted from warmup's end."""
   if c.name == 'constant':
     return optax.constant_schedule(1.0)
@@ -177,6 +220,9 @@ def _decay(c: ml_collections.ConfigDict, *, warmup_steps: int,
   if c.name == 'inverse_sqrt':
     w = max(warmup_steps, 1)
     return lambda s: jnp.sqrt(w / jnp.maximum(s + warmup_steps, w))
+  if c.name == 'wsd':
+    return _wsd(c, warmup_steps=warmup_steps,
+                total_steps=warmup_steps + decay_steps)
   if c.name == 'sgdr':
     lengths = _sgdr_lengths(float(c.sgdr_period_epochs),
                             float(c.sgdr_period_mult), steps_per_epoch,
@@ -195,13 +241,20 @@ def _decay(c: ml_collections.ConfigDict, *, warmup_steps: int,
 
 def build_schedule(schedule_config: ml_collections.ConfigDict,
                    learning_rate: float | jax.Array, *, steps_per_epoch: int,
-                   num_epochs: int) -> optax.ScalarOrSchedule:
+                   num_epochs: int, accumulate_steps: int = 1
+                  ) -> optax.ScalarOrSchedule:
   """The learning rate of `schedule_config`: `t -> learning_rate * m(t)`.
 
   Returns `learning_rate` itself (not a function) for 'constant' without
   warmup, so such a run's optimizer is exactly the unscheduled one. Otherwise
   an `optax.Schedule`. `learning_rate` may be a jax array (a swept
   hyperparameter, traced under `vmap`): it only multiplies m.
+
+  `steps_per_epoch` counts batches. With `accumulate_steps` k > 1 (gradient
+  accumulation: one update per k batches) the schedule's step is the number
+  of updates, as optax counts inside `optax.MultiSteps`, so epochs convert
+  with steps_per_epoch / k updates each, and the run has
+  (num_epochs * steps_per_epoch) // k updates.
 
   The section was checked when the run's config was resolved
   (`validate_schedule_config`).
@@ -210,11 +263,18 @@ def build_schedule(schedule_config: ml_collections.ConfigDict,
     ConfigError: for warmup that leaves a decaying schedule no steps.
   """
   c = schedule_config
-  if steps_per_epoch < 1 or num_epochs < 1:
-    raise ValueError(f'steps_per_epoch={steps_per_epoch} and num_epochs='
-                     f'{num_epochs} must be >= 1')
+  if steps_per_epoch < 1 or num_epochs < 1 or accumulate_steps < 1:
+    raise ValueError(f'steps_per_epoch={steps_per_epoch}, num_epochs='
+                     f'{num_epochs} and accumulate_steps={accumulate_steps} '
+                     'must be >= 1')
+  total_steps = num_epochs * steps_per_epoch // accumulate_steps
+  if total_steps < 1:
+    raise ConfigError(
+        f'optimizer.accumulate_steps: {accumulate_steps} batches per update '
+        f'leave no update in a run of {num_epochs * steps_per_epoch} batches')
+  if accumulate_steps > 1:  # the schedule counts updates, not batches
+    steps_per_epoch = steps_per_epoch / accumulate_steps
   warmup_steps = _steps(c.warmup_epochs, steps_per_epoch)
-  total_steps = num_epochs * steps_per_epoch
   if c.warmup_epochs > num_epochs or (
       c.name in _DECAYING and warmup_steps >= total_steps):
     raise ConfigError(

@@ -122,8 +122,11 @@ def build(config: ml_collections.ConfigDict, parallel: Parallel, *,
                        else cfg.batch_size)
 
   # A distilled student trains on the teacher's softened targets (and the
-  # hard labels); evaluation keeps the int labels and the plain loss.
-  train_targets, train_loss_fn = dataset.y_train, loss_fn
+  # hard labels); evaluation keeps the int labels and the plain loss. So does
+  # label smoothing, as usual: it changes the training targets only, and the
+  # evaluation loss stays comparable across runs.
+  train_targets = dataset.y_train
+  train_loss_fn = losses.training_loss(config.loss)
   if teachers:
     train_targets = teacher_targets(
         teachers, dataset, config.distill.temperature)

@@ -10,6 +10,7 @@ from flax import linen as nn
 
 from research.augment import mixup, tta_predict
 from research.distillation import DistillTargets
+from research.optim.evaluation import evaluation_params
 from research.pruning import apply_masks
 from research.train.hparams import model_rates, no_noise
 from research.train.state import (AUGMENT_STREAM, MODEL_STREAM, TrainState,
@@ -110,10 +111,13 @@ def make_train_step(model: nn.Module, tx: Optimizer | OptimizerFn,
 def make_logits_fn(model: nn.Module, *, bn_batch_statistics: bool = False):
   """Returns `logits_fn(state, x)` in evaluation mode: BatchNorm with its
   running statistics, or with `bn_batch_statistics` those of `x` itself; no
-  noise (dropout and its relatives off)."""
+  noise (dropout and its relatives off). The parameters are those the
+  optimizer keeps to evaluate where it keeps any (a parameter EMA,
+  Schedule-Free's average x), else the state's own."""
 
   def logits_fn(state: TrainState, x):
-    variables = {'params': state.params, 'batch_stats': state.batch_stats}
+    variables = {'params': evaluation_params(state.opt_state, state.params),
+                 'batch_stats': state.batch_stats}
     if bn_batch_statistics:
       logits, _ = model.apply(variables, x, train=True, mutable=['batch_stats'],
                               **no_noise())
