@@ -11,13 +11,15 @@ os.environ.setdefault('WANDB_MODE', 'offline')
 os.environ.setdefault('WANDB_SILENT', 'true')
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 # One persistent compilation cache for the session, in a new temporary
-# directory: tests, and the processes they start, that compile a program
-# compiled before load it (a quarter of the suite's time is compiling the
-# same tiny runs again). Nothing goes to ~/.cache and nothing is loaded from
-# an earlier session. test_compilation_cache.py uses caches of its own.
-_CACHE = tempfile.mkdtemp(prefix='research-tests-jax-cache-')
-atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
-os.environ.setdefault('RESEARCH_COMPILATION_CACHE', _CACHE)
+# directory: tests, and the processes they start (pytest-xdist's workers
+# too: they inherit it), that compile a program compiled before load it (a
+# quarter of the suite's time was compiling the same tiny runs again).
+# Nothing goes to ~/.cache and nothing is loaded from an earlier session.
+# test_compilation_cache.py uses caches of its own.
+if 'RESEARCH_COMPILATION_CACHE' not in os.environ:
+  _CACHE = tempfile.mkdtemp(prefix='research-tests-jax-cache-')
+  atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+  os.environ['RESEARCH_COMPILATION_CACHE'] = _CACHE
 
 import pytest  # pylint: disable=g-import-not-at-top
 

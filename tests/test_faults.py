@@ -24,10 +24,11 @@ starts every selected case in the background, and each test then checks its
 own. The default run has the cases of DEFAULT_CASES (about 20 processes);
 the others (the remaining damage kinds and kill points, 24 more random kills,
 two uninterrupted runs compared) are marked `slow` and run only when asked
-for: `pytest tests/test_faults.py -m slow -s` (or RESEARCH_FAULTS_SLOW=1
+for: `pytest tests/test_faults.py -m slow -n 0 -s` (or RESEARCH_FAULTS_SLOW=1
 for everything): in this project the `slow` marker alone does not leave the
 default run. At the end a table "kind | tried | survived | lost" is printed,
-with where the random kills landed.
+with where the random kills landed (with `-n 0 -s`: pytest-xdist's workers
+do not write to the terminal).
 """
 
 import concurrent.futures

@@ -1,7 +1,6 @@
 """Full-batch and fixed-batch training, and penalties in the train step."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from research import losses, penalties
