@@ -27,6 +27,10 @@ import optax
 import optax.contrib
 import pytest
 
+from optim_steps import (STEPS, assert_trees_close, lr_at, numpy_run,
+                         run_steps)
+from optim_steps import grads as grads_of
+from optim_steps import params as params_of
 from research.config.sections import optimizer_config
 from research.errors import ConfigError
 from research.optim import registry
@@ -37,7 +41,6 @@ from research.optim.lion import lion
 from research.optim.masks import weights_mask
 from research.optim.prodigy import prodigy
 
-STEPS = 100
 TIGHT = dict(rtol=1e-6, atol=1e-6)  # ours vs Optax, both float32
 # Prodigy's steps feed back into its estimate d, which amplifies rounding: a
 # one-ulp difference in one update (XLA's, eager against jit) grows to 2e-6 to
@@ -61,18 +64,6 @@ LEARNING_RATES = {'adam': _schedules(0.1), 'lion': _schedules(0.01),
                   'prodigy': _schedules(1.0, init=0.01)}
 
 
-def _params():
-  kw, kb = jax.random.split(jax.random.key(0))
-  return {'w': jax.random.normal(kw, (4, 3)), 'b': jax.random.normal(kb, (3,))}
-
-
-def _grads(seed=1):
-  """STEPS random gradients, stacked along a leading axis."""
-  kw, kb = jax.random.split(jax.random.key(seed))
-  return {'w': jax.random.normal(kw, (STEPS, 4, 3)),
-          'b': jax.random.normal(kb, (STEPS, 3))}
-
-
 # Prodigy's d grows only where the gradients keep pointing one way (on
 # independent random ones it stays at d0 = 1e-6 and no step is larger than
 # 1e-6, which any atol hides): its gradients are random ones plus the pull of
@@ -81,35 +72,14 @@ PULL = {'adam': 0.0, 'lion': 0.0, 'prodigy': 1.0}
 TARGET = 2.0
 
 
-def _run(tx, grads, steps=STEPS, jit=False, pull=0.0):
-  """Feeds `grads` (+ pull (p - TARGET)) one step at a time (eagerly, as
-  test_optim_transforms.py; under jit with `jit`); returns the (updates,
-  params) of every step, stacked.
-
-  Optax's Prodigy runs under jit: eagerly, its `beta ** count` with a concrete
-  count compiles an `integer_pow` for each of the 100 counts (seconds).
-  """
-  params = _params()
-  state = tx.init(params)
-  update = jax.jit(tx.update) if jit else tx.update
-  updates_seq, params_seq = [], []
-  for t in range(steps):
-    g = jax.tree.map(lambda g, p: g[t] + pull * (p - TARGET), grads, params)
-    updates, state = update(g, state, params)
-    params = optax.apply_updates(params, updates)
-    updates_seq.append(updates)
-    params_seq.append(params)
-  stack = lambda seq: jax.tree.map(lambda *xs: np.stack(xs), *seq)
-  return stack(updates_seq), stack(params_seq)
-
-
-def _lr_at(learning_rate, t):
-  return float(learning_rate(t)) if callable(learning_rate) else learning_rate
-
-
-def _assert_trees_close(actual, desired, **tol):
-  jax.tree.map(lambda a, d: np.testing.assert_allclose(a, d, **tol),
-               actual, desired)
+def _run(tx, grads, jit=False, pull=0.0):
+  """(updates, params) of every step, stacked, with the gradients plus the
+  pull (p - TARGET); under jit with `jit`: Optax's Prodigy, eagerly, compiles
+  an `integer_pow` for each of the 100 counts of its `beta ** count`."""
+  steps = run_steps(tx, grads, update=jax.jit(tx.update) if jit else None,
+                    pull=(lambda p: jax.tree.map(lambda x: pull * (x - TARGET), p))
+                    if pull else None)
+  return steps.updates, steps.params
 
 
 # ---------------------------------------------------------------------------
@@ -166,22 +136,22 @@ OPTAX_CASES = [(case, lr_name) for case in sorted(SAME_AS_OPTAX)
 def test_matches_optax(case, lr_name):
   family, ours, theirs = SAME_AS_OPTAX[case]
   lr = LEARNING_RATES[family][lr_name]
-  grads = _grads()
+  grads = grads_of()
   ours, theirs = ours(lr), theirs(lr)
   our_updates, our_params = _run(ours, grads, pull=PULL[family])
   their_updates, their_params = _run(theirs, grads, jit=family == 'prodigy',
                                      pull=PULL[family])
   tol = PRODIGY_RUN if family == 'prodigy' else TIGHT
-  _assert_trees_close(our_updates, their_updates, **tol)
-  _assert_trees_close(our_params, their_params, **tol)
+  assert_trees_close(our_updates, their_updates, **tol)
+  assert_trees_close(our_params, their_params, **tol)
   if family == 'prodigy':
     _check_prodigy_steps_against_optax(ours, theirs)
 
 
 def _check_prodigy_steps_against_optax(ours, theirs):
   """Each of our steps against Optax's taken from the same (our) state."""
-  grads = _grads()
-  params = _params()
+  grads = grads_of()
+  params = params_of()
   state = ours.init(params)
   their_update = jax.jit(theirs.update)
   for t in range(STEPS):
@@ -193,7 +163,7 @@ def _check_prodigy_steps_against_optax(ours, theirs):
         params0=state.params0, estim_lr=state.d, numerator_weighted=state.r,
         count=state.count)
     their_updates, theirs_new = their_update(g, same, params)
-    _assert_trees_close(updates, their_updates, **TIGHT)
+    assert_trees_close(updates, their_updates, **TIGHT)
     # rtol 1e-6, and atol 1e-6 of each leaf's largest entry (a moment's
     # coordinate near 0 is a sum that cancels).
     jax.tree.map(
@@ -210,27 +180,13 @@ def _check_prodigy_steps_against_optax(ours, theirs):
 # Against the formulas, in float64 NumPy.
 
 
-def _numpy_run(step_fn, grads, learning_rate, init_state):
-  """The parameter trajectory of `step_fn(p, g, state, lr, t, decays)`, one
-  leaf at a time; `decays` is True for a weight matrix (the default mask)."""
-  out = {}
-  for key, g_seq in grads.items():
-    p = np.asarray(_params()[key], np.float64)
-    state = init_state(p)
-    trajectory = []
-    for t, g in enumerate(np.asarray(g_seq, np.float64)):
-      p, state = step_fn(p, g, state, _lr_at(learning_rate, t), t + 1, p.ndim >= 2)
-      trajectory.append(p)
-    out[key] = np.stack(trajectory)
-  return out
-
-
 def _zeros2(p):
   return np.zeros_like(p), np.zeros_like(p)
 
 
 def _adamw_step(b1, b2, eps, wd, nesterov):
-  def step(p, g, state, lr, t, decays):
+  def step(p, g, state, lr, t):
+    decays = p.ndim >= 2  # the default mask: weight matrices
     m, v = state
     m = b1 * m + (1 - b1) * g
     v = b2 * v + (1 - b2) * g * g
@@ -249,28 +205,29 @@ def _adamw_step(b1, b2, eps, wd, nesterov):
 def test_adamw_and_nadamw_match_their_formula(nesterov, lr_name):
   b1, b2, eps = 0.9, 0.999, 1e-8
   lr = LEARNING_RATES['adam'][lr_name]
-  grads = _grads()
+  grads = grads_of()
   factory = nadamw if nesterov else adamw
   _, ours = _run(factory(lr, b1, b2, eps, weight_decay=WD), grads)
-  expected = _numpy_run(_adamw_step(b1, b2, eps, WD, nesterov), grads, lr, _zeros2)
-  _assert_trees_close(ours, expected, **LOOSE)
+  expected = numpy_run(_adamw_step(b1, b2, eps, WD, nesterov), grads, lr, _zeros2)
+  assert_trees_close(ours, expected, **LOOSE)
 
 
 @pytest.mark.parametrize('lr_name', ['constant', 'warmup_cosine'])
 def test_lion_matches_its_formula(lr_name):
   b1, b2 = 0.9, 0.99
 
-  def step(p, g, m, lr, t, decays):
+  def step(p, g, m, lr, t):
+    decays = p.ndim >= 2
     del t  # u = sign(b1 m + (1 - b1) g); m = b2 m + (1 - b2) g; p -= lr (u + wd p)
     u = np.sign(b1 * m + (1 - b1) * g)
     m = b2 * m + (1 - b2) * g
     return p - lr * (u + (WD * p if decays else 0.0)), m
 
   lr = LEARNING_RATES['lion'][lr_name]
-  grads = _grads()
+  grads = grads_of()
   _, ours = _run(lion(lr, b1, b2, weight_decay=WD), grads)
-  expected = _numpy_run(step, grads, lr, np.zeros_like)
-  _assert_trees_close(ours, expected, **LOOSE)
+  expected = numpy_run(step, grads, lr, np.zeros_like)
+  assert_trees_close(ours, expected, **LOOSE)
 
 
 def _numpy_prodigy_step(state, x, g, gamma, t, b1=0.9, b2=0.999, eps=1e-8,
@@ -320,8 +277,8 @@ def _check_prodigy_steps(learning_rate, **kw):
   module docstring). Returns our updates and states."""
   ours_kw = {('weight_decay' if k == 'wd' else k): v for k, v in kw.items()}
   tx = prodigy(learning_rate, mask=None, **ours_kw)
-  grads = _grads()
-  params = _params()
+  grads = grads_of()
+  params = params_of()
   state = tx.init(params)
   updates_seq, states = [], [state]
   for t in range(STEPS):
@@ -331,7 +288,7 @@ def _check_prodigy_steps(learning_rate, **kw):
     before = dict(m=_float64(state.mu), v=_float64(state.nu), s=_float64(state.s),
                   x0=_float64(state.params0), d=float(state.d), r=float(state.r))
     expected_update, expected = _numpy_prodigy_step(
-        before, _float64(params), _float64(g), _lr_at(learning_rate, t), t + 1, **kw)
+        before, _float64(params), _float64(g), lr_at(learning_rate, t), t + 1, **kw)
     for i in params:
       _assert_step_close(updates[i], expected_update[i])
       for ours_, key in ((new_state.mu, 'm'), (new_state.nu, 'v'), (new_state.s, 's')):
@@ -408,8 +365,8 @@ def test_weight_decay_hits_weights_not_biases(name):
   # the matrix's differ by exactly -lr * wd * p (-lambda_0 wd p for Prodigy,
   # whose step lambda_0 = gamma d0 sqrt(1 - b2) / (1 - b1)).
   lr, wd = 0.1, 0.5
-  params = _params()
-  g = jax.tree.map(lambda x: x[0], _grads())
+  params = params_of()
+  g = jax.tree.map(lambda x: x[0], grads_of())
   with_decay = registry.get(name, lr, weight_decay=wd)
   without = registry.get(name, lr, weight_decay=0.0)
   u1, _ = with_decay.update(g, with_decay.init(params), params)
@@ -427,7 +384,7 @@ def test_zero_weight_decay_is_adam_exactly(pair):
   # Bit for bit, under a schedule, with the (zero) decay on every leaf.
   with_decay, plain = pair
   lr = LEARNING_RATES['adam']['warmup_cosine']
-  grads = _grads()
+  grads = grads_of()
   ours = _run(with_decay(lr, weight_decay=0.0, mask=None), grads)
   expected = _run(plain(lr), grads)
   jax.tree.map(np.testing.assert_array_equal, ours, expected)

@@ -16,6 +16,7 @@ import optax
 import optax.contrib
 import pytest
 
+from optim_steps import run_steps
 from research.optim.muon import (NS_COEFFS, muon, muon_labels, newton_schulz,
                                  scale_by_orthogonalized_momentum)
 from research.optim.soap import scale_by_soap_matrices, soap, soap_labels
@@ -54,18 +55,12 @@ def _grads(steps, seed=1):
 
 
 def _run(tx, grads, steps, params=None, update=None, state=None, start=0):
-  """Feeds the gradients one step at a time (jitted update); returns the
-  updates, stacked per leaf, and the state after each step."""
-  params = _params() if params is None else params
-  state = tx.init(params) if state is None else state
-  update = jax.jit(tx.update) if update is None else update
-  updates_seq, states = [], []
-  for t in range(start, steps):
-    updates, state = update(jax.tree.map(lambda g: g[t], grads), state, params)
-    params = optax.apply_updates(params, updates)
-    updates_seq.append(updates)
-    states.append(state)
-  return jax.tree.map(lambda *xs: np.stack(xs), *updates_seq), states
+  """The updates, stacked per leaf, and the state after each step (the
+  update jitted unless given)."""
+  out = run_steps(tx, grads, _params() if params is None else params,
+                  steps=steps, update=update or jax.jit(tx.update), state=state,
+                  start=start)
+  return out.updates, out.states
 
 
 STEPS = 30  # Muon

@@ -18,6 +18,9 @@ import optax
 import pytest
 from flax import linen as nn
 
+from optim_steps import STEPS, assert_trees_close, at, stack
+from optim_steps import grads as grads_of
+from optim_steps import params as params_of
 from research import config as config_lib
 from research.errors import ConfigError
 from research.optim import registry
@@ -30,34 +33,8 @@ from research.optim.schedule_free import (ScheduleFreeState, schedule_free_adamw
 from research.optim.weight_decay import decoupled_weight_decay
 from research.train import create_train_state, make_train_step
 
-STEPS = 100
 TIGHT = dict(rtol=1e-6, atol=1e-6)  # ours vs Optax, both float32
 LOOSE = dict(rtol=1e-5, atol=1e-5)  # ours (float32) vs NumPy (float64)
-
-
-def _params():
-  kw, kb = jax.random.split(jax.random.key(0))
-  return {'w': jax.random.normal(kw, (4, 3)), 'b': jax.random.normal(kb, (3,))}
-
-
-def _stacked(seed):
-  """STEPS random float32 arrays per leaf, stacked along a leading axis."""
-  kw, kb = jax.random.split(jax.random.key(seed))
-  return {'w': jax.random.normal(kw, (STEPS, 4, 3)),
-          'b': jax.random.normal(kb, (STEPS, 3))}
-
-
-def _at(tree, t):
-  return jax.tree.map(lambda x: x[t], tree)
-
-
-def _stack(seq):
-  return jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *seq)
-
-
-def _close(actual, desired, **tol):
-  jax.tree.map(lambda a, d: np.testing.assert_allclose(a, d, **tol),
-               actual, desired)
 
 
 # ---------------------------------------------------------------------------
@@ -73,13 +50,13 @@ def _run_schedule_free(tx, eval_params, grads):
     params = optax.apply_updates(params, updates)
     return params, state, (updates, params, eval_params(state, params))
 
-  params = _params()
+  params = params_of()
   state = tx.init(params)
   out = []
   for t in range(STEPS):
-    params, state, seen = step(params, state, _at(grads, t))
+    params, state, seen = step(params, state, at(grads, t))
     out.append(seen)
-  return _stack(out)
+  return stack(out)
 
 
 # name: (ours, Optax's, hyperparameters of both); lr 0.1 for SGD, 0.01 AdamW.
@@ -104,18 +81,18 @@ SCHEDULE_FREE = {
 def _ours_schedule_free(case):
   ours, _, hparams = SCHEDULE_FREE[case]
   return _run_schedule_free(ours(**hparams), schedule_free_eval_params,
-                            _stacked(1))
+                            grads_of(1))
 
 
 @pytest.mark.parametrize('case', sorted(SCHEDULE_FREE))
 def test_schedule_free_matches_optax(case):
   _, theirs, hparams = SCHEDULE_FREE[case]
-  grads = _stacked(1)
+  grads = grads_of(1)
   our = _ours_schedule_free(case)
   their = _run_schedule_free(theirs(**hparams),
                              optax.contrib.schedule_free_eval_params, grads)
   for a, d in zip(our, their):  # updates, y, x
-    _close(a, d, **TIGHT)
+    assert_trees_close(a, d, **TIGHT)
 
 
 def _numpy_schedule_free(grads, *, adam, learning_rate, warmup_steps=0, b1=0.9,
@@ -131,7 +108,7 @@ def _numpy_schedule_free(grads, *, adam, learning_rate, warmup_steps=0, b1=0.9,
 
   y_out, x_out = {}, {}
   for key, g_seq in grads.items():
-    y = np.asarray(_params()[key], np.float64)
+    y = np.asarray(params_of()[key], np.float64)
     z, x, v = y.copy(), y.copy(), np.zeros_like(y)
     max_lr, weight_sum, ys, xs = 0.0, 0.0, [], []
     for t, g in enumerate(np.asarray(g_seq, np.float64)):
@@ -154,12 +131,12 @@ def _numpy_schedule_free(grads, *, adam, learning_rate, warmup_steps=0, b1=0.9,
 @pytest.mark.parametrize('case', sorted(SCHEDULE_FREE))
 def test_schedule_free_matches_its_formula(case):
   ours, _, hparams = SCHEDULE_FREE[case]
-  grads = _stacked(1)
+  grads = grads_of(1)
   _, y, x = _ours_schedule_free(case)
   y_ref, x_ref = _numpy_schedule_free(grads, adam=ours is schedule_free_adamw,
                                       **hparams)
-  _close(y, y_ref, **LOOSE)
-  _close(x, x_ref, **LOOSE)
+  assert_trees_close(y, y_ref, **LOOSE)
+  assert_trees_close(x, x_ref, **LOOSE)
 
 
 def test_constant_rate_averages_the_z_sequence_uniformly():
@@ -178,20 +155,20 @@ def test_constant_rate_averages_the_z_sequence_uniformly():
 def test_eval_params_are_found_inside_the_projects_chains():
   # As the builder wraps an optimizer: with_extra_args_support around a chain
   # of clipping, the optimizer (itself with_extra_args_support), weight decay.
-  params = _params()
+  params = params_of()
   alone = schedule_free_adamw(0.01)
   wrapped = optax.with_extra_args_support(optax.chain(
       optax.clip_by_global_norm(1e3), registry.get('schedule_free_adamw', 0.01),
       optax.add_decayed_weights(0.0)))
   states = [tx.init(params) for tx in (alone, wrapped)]
   for t in range(3):
-    g = _at(_stacked(3), t)
+    g = at(grads_of(3), t)
     u0, states[0] = alone.update(g, states[0], params)
     u1, states[1] = wrapped.update(g, states[1], params, value=0.0, grad=g,
                                    value_fn=None)
-    _close(u1, u0, rtol=0, atol=0)
+    assert_trees_close(u1, u0, rtol=0, atol=0)
     params = optax.apply_updates(params, u0)
-  _close(schedule_free_eval_params(states[1], params),
+  assert_trees_close(schedule_free_eval_params(states[1], params),
          schedule_free_eval_params(states[0], params), rtol=0, atol=0)
   # x differs from y once the averaging and the interpolation part ways.
   x = schedule_free_eval_params(states[1], params)
@@ -239,13 +216,13 @@ def _run_sam(tx, targets, *, optax_sam=False):
     params = optax.apply_updates(params, updates)
     return params, state, (updates, params)
 
-  params = _params()
+  params = params_of()
   state = tx.init(params)
   out = []
   for t in range(STEPS):
-    params, state, seen = step(params, state, _at(targets, t))
+    params, state, seen = step(params, state, at(targets, t))
     out.append(seen)
-  return _stack(out)
+  return stack(out)
 
 
 def _optax_sam(outer, rho):
@@ -267,23 +244,23 @@ SAM = {  # name: (ours, Optax's outer optimizer, rho)
 @functools.cache
 def _ours_sam(case):
   hparams, _, rho = SAM[case]
-  return _run_sam(registry.get('sam', LR, rho=rho, **hparams), _stacked(4))
+  return _run_sam(registry.get('sam', LR, rho=rho, **hparams), grads_of(4))
 
 
 @pytest.mark.parametrize('case', sorted(SAM))
 def test_sam_matches_optax(case):
   _, outer, rho = SAM[case]
-  targets = _stacked(4)
+  targets = grads_of(4)
   ours = _ours_sam(case)
   theirs = _run_sam(_optax_sam(outer, rho), targets, optax_sam=True)
   for a, d in zip(ours, theirs):  # updates, params
-    _close(a, d, **TIGHT)
+    assert_trees_close(a, d, **TIGHT)
 
 
 def _numpy_sam(targets, *, rho, base='momentum', momentum=0.9, b1=0.9,  # pylint: disable=redefined-outer-name
                b2=0.999, eps=1e-8):
   """SAM's formula in float64 with the closed-form gradient."""
-  p = {k: np.asarray(v, np.float64) for k, v in _params().items()}
+  p = {k: np.asarray(v, np.float64) for k, v in params_of().items()}
   m = {k: np.zeros_like(v) for k, v in p.items()}
   v = {k: np.zeros_like(x) for k, x in p.items()}
   trajectory = []
@@ -302,23 +279,23 @@ def _numpy_sam(targets, *, rho, base='momentum', momentum=0.9, b1=0.9,  # pylint
         m_hat, v_hat = m[k] / (1 - b1 ** (t + 1)), v[k] / (1 - b2 ** (t + 1))
         p[k] = p[k] - LR * m_hat / (np.sqrt(v_hat) + eps)
     trajectory.append(dict(p))
-  return _stack(trajectory)
+  return stack(trajectory)
 
 
 @pytest.mark.parametrize('case', sorted(SAM))
 def test_sam_matches_its_formula(case):
   hparams, _, rho = SAM[case]
-  targets = _stacked(4)
+  targets = grads_of(4)
   _, ours = _ours_sam(case)
-  _close(ours, _numpy_sam(targets, rho=rho, **hparams), **LOOSE)
+  assert_trees_close(ours, _numpy_sam(targets, rho=rho, **hparams), **LOOSE)
 
 
 def test_sam_steps_with_the_perturbed_gradient():
-  targets = _stacked(4)
+  targets = grads_of(4)
   _, plain = _run_sam(optax.with_extra_args_support(momentum(LR)), targets)
   # rho = 0: the ascent point is p itself, and SAM is its base optimizer.
   _, at_zero = _run_sam(sam(LR, rho=0.0), targets)
-  _close(at_zero, plain, **TIGHT)
+  assert_trees_close(at_zero, plain, **TIGHT)
   # rho > 0 on this quartic loss: a different path, by far more than rounding.
   _, perturbed = _ours_sam('momentum')  # rho 0.05
   gap = max(np.max(np.abs(perturbed[k] - plain[k])) for k in plain)
@@ -326,7 +303,7 @@ def test_sam_steps_with_the_perturbed_gradient():
 
 
 def test_sam_needs_value_fn_and_a_known_base():
-  params = _params()
+  params = params_of()
   tx = sam(0.1)
   with pytest.raises(ValueError, match='value_fn'):
     tx.update(params, tx.init(params), params)
@@ -383,5 +360,5 @@ def test_sam_in_the_train_step_sees_the_same_dropout_masks():
       state, _ = step(state, (x, y))
     return state.params
 
-  _close(train(registry.get('sam', 0.05, rho=0.0)),
+  assert_trees_close(train(registry.get('sam', 0.05, rho=0.0)),
          train(registry.get('momentum', 0.05)), rtol=0, atol=0)

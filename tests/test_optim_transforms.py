@@ -8,15 +8,15 @@ order lr = 0.1). The NumPy references run in float64 and are checked with
 rtol = 1e-5, atol = 1e-6: 100 steps of float32 accumulation.
 """
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
+from optim_steps import STEPS, assert_trees_close, numpy_run, run_steps
+from optim_steps import grads as grads_of
 from research import optim
 
-STEPS = 100
 LR = 0.1
 TIGHT = dict(rtol=1e-6, atol=1e-6)  # ours vs Optax, both float32
 LOOSE = dict(rtol=1e-5, atol=1e-5)  # ours (float32) vs NumPy (float64)
@@ -25,46 +25,6 @@ LEARNING_RATES = {
     'constant': LR,
     'warmup_cosine': optax.warmup_cosine_decay_schedule(0.0, LR, 10, STEPS),
 }
-
-
-def _params():
-  kw, kb = jax.random.split(jax.random.key(0))
-  return {'w': jax.random.normal(kw, (4, 3)), 'b': jax.random.normal(kb, (3,))}
-
-
-def _grads(seed=1):
-  """STEPS random gradients, stacked along a leading axis."""
-  kw, kb = jax.random.split(jax.random.key(seed))
-  return {'w': jax.random.normal(kw, (STEPS, 4, 3)),
-          'b': jax.random.normal(kb, (STEPS, 3))}
-
-
-def _run(tx, grads, params=None):
-  """Feeds `grads` one step at a time; returns (updates, params) per step.
-
-  Eager on purpose: the primitives are compiled once and cached for every
-  test, which is faster here than compiling a scan per optimizer (the matrix
-  tests run the optimizers under jit).
-  """
-  params = _params() if params is None else params
-  state = tx.init(params)
-  updates_seq, params_seq = [], []
-  for t in range(STEPS):
-    updates, state = tx.update(jax.tree.map(lambda g: g[t], grads), state, params)
-    params = optax.apply_updates(params, updates)
-    updates_seq.append(updates)
-    params_seq.append(params)
-  stack = lambda seq: jax.tree.map(lambda *xs: np.stack(xs), *seq)
-  return stack(updates_seq), stack(params_seq)
-
-
-def _lr_at(learning_rate, t):
-  return float(learning_rate(t)) if callable(learning_rate) else learning_rate
-
-
-def _assert_trees_close(actual, desired, **tol):
-  jax.tree.map(lambda a, d: np.testing.assert_allclose(a, d, **tol),
-               actual, desired)
 
 
 # (ours, Optax's) as functions of the learning rate: the same definition.
@@ -110,29 +70,15 @@ SAME_AS_OPTAX = {
 def test_matches_optax(case, lr_name):
   ours, theirs = SAME_AS_OPTAX[case]
   lr = LEARNING_RATES[lr_name]
-  grads = _grads()
-  our_updates, our_params = _run(ours(lr), grads)
-  their_updates, their_params = _run(theirs(lr), grads)
-  _assert_trees_close(our_updates, their_updates, **TIGHT)
-  _assert_trees_close(our_params, their_params, **TIGHT)
+  grads = grads_of()
+  our_updates, our_params, _ = run_steps(ours(lr), grads)
+  their_updates, their_params, _ = run_steps(theirs(lr), grads)
+  assert_trees_close(our_updates, their_updates, **TIGHT)
+  assert_trees_close(our_params, their_params, **TIGHT)
 
 
 # ---------------------------------------------------------------------------
 # NumPy references (float64), one leaf at a time.
-
-
-def _numpy_run(step_fn, grads, learning_rate, init_state):
-  """Returns the parameter trajectory of `step_fn(p, g, state, lr)`."""
-  out = {}
-  for key, g_seq in grads.items():
-    p = np.asarray(_params()[key], np.float64)
-    state = init_state(p)
-    trajectory = []
-    for t, g in enumerate(np.asarray(g_seq, np.float64)):
-      p, state = step_fn(p, g, state, _lr_at(learning_rate, t), t + 1)
-      trajectory.append(p)
-    out[key] = np.stack(trajectory)
-  return out
 
 
 def _momentum_a(p, g, v, lr, t, mu=0.9):
@@ -159,10 +105,10 @@ def _zeros(p):
 
 def test_momentum_both_forms_agree_for_a_constant_learning_rate():
   # With lr fixed, (B)'s velocity is -lr times (A)'s, so the paths coincide.
-  grads = _grads()
-  _, ours = _run(optim.momentum(LR, momentum=0.9), grads)
-  form_b = _numpy_run(_momentum_b, grads, LR, _zeros)
-  _assert_trees_close(ours, form_b, **LOOSE)
+  grads = grads_of()
+  _, ours, _ = run_steps(optim.momentum(LR, momentum=0.9), grads)
+  form_b = numpy_run(_momentum_b, grads, LR, _zeros)
+  assert_trees_close(ours, form_b, **LOOSE)
 
 
 def test_momentum_forms_differ_under_a_schedule():
@@ -172,11 +118,11 @@ def test_momentum_forms_differ_under_a_schedule():
   # The implementation is (A): a schedule then means "the step size now",
   # and it is Optax's and PyTorch's form.
   lr = optax.piecewise_constant_schedule(LR, {50: 0.1})
-  grads = _grads()
-  _, ours = _run(optim.momentum(lr, momentum=0.9), grads)
-  form_a = _numpy_run(_momentum_a, grads, lr, _zeros)
-  form_b = _numpy_run(_momentum_b, grads, lr, _zeros)
-  _assert_trees_close(ours, form_a, **LOOSE)
+  grads = grads_of()
+  _, ours, _ = run_steps(optim.momentum(lr, momentum=0.9), grads)
+  form_a = numpy_run(_momentum_a, grads, lr, _zeros)
+  form_b = numpy_run(_momentum_b, grads, lr, _zeros)
+  assert_trees_close(ours, form_a, **LOOSE)
   gap = max(np.max(np.abs(form_a[k] - form_b[k])) for k in grads)
   assert gap > 1e-2, gap  # far beyond the 1e-6 tolerance above
   # Up to the change they agree.
@@ -187,9 +133,9 @@ def test_momentum_forms_differ_under_a_schedule():
 @pytest.mark.parametrize('lr_name', sorted(LEARNING_RATES))
 def test_nesterov_matches_its_formula(lr_name):
   lr = LEARNING_RATES[lr_name]
-  grads = _grads()
-  _, ours = _run(optim.nesterov(lr, momentum=0.9), grads)
-  _assert_trees_close(ours, _numpy_run(_nesterov, grads, lr, _zeros), **LOOSE)
+  grads = grads_of()
+  _, ours, _ = run_steps(optim.nesterov(lr, momentum=0.9), grads)
+  assert_trees_close(ours, numpy_run(_nesterov, grads, lr, _zeros), **LOOSE)
 
 
 @pytest.mark.parametrize('lr_name', sorted(LEARNING_RATES))
@@ -203,9 +149,9 @@ def test_adagrad_matches_its_formula(lr_name):
     return p - lr * g / (np.sqrt(s) + eps), s
 
   lr = LEARNING_RATES[lr_name]
-  grads = _grads()
-  _, ours = _run(optim.adagrad(lr, eps=eps, initial_accumulator=g0), grads)
-  _assert_trees_close(ours, _numpy_run(step, grads, lr, lambda p: np.full_like(p, g0)),
+  grads = grads_of()
+  _, ours, _ = run_steps(optim.adagrad(lr, eps=eps, initial_accumulator=g0), grads)
+  assert_trees_close(ours, numpy_run(step, grads, lr, lambda p: np.full_like(p, g0)),
                       **LOOSE)
 
 
@@ -227,9 +173,9 @@ def test_rmsprop_matches_its_formula(lr_name):
     return p - lr * g / (np.sqrt(e) + eps), e
 
   lr = LEARNING_RATES[lr_name]
-  grads = _grads()
-  _, ours = _run(optim.rmsprop(lr, decay=decay, eps=eps), grads)
-  _assert_trees_close(ours, _numpy_run(step, grads, lr, _zeros), **LOOSE)
+  grads = grads_of()
+  _, ours, _ = run_steps(optim.rmsprop(lr, decay=decay, eps=eps), grads)
+  assert_trees_close(ours, numpy_run(step, grads, lr, _zeros), **LOOSE)
 
 
 @pytest.mark.parametrize('lr_name', sorted(LEARNING_RATES))
@@ -246,10 +192,10 @@ def test_adadelta_matches_its_formula(lr_name):
     return p - lr * delta, (e_g2, e_dx2)
 
   lr = LEARNING_RATES[lr_name]
-  grads = _grads()
-  _, ours = _run(optim.adadelta(lr, decay=decay, eps=eps), grads)
+  grads = grads_of()
+  _, ours, _ = run_steps(optim.adadelta(lr, decay=decay, eps=eps), grads)
   zeros = lambda p: (np.zeros_like(p), np.zeros_like(p))
-  _assert_trees_close(ours, _numpy_run(step, grads, lr, zeros), **LOOSE)
+  assert_trees_close(ours, numpy_run(step, grads, lr, zeros), **LOOSE)
 
 
 def _adam_step(b1, b2, eps, bias_correction):
@@ -269,12 +215,12 @@ def _adam_step(b1, b2, eps, bias_correction):
 def test_adam_matches_its_formula(lr_name, bias_correction):
   b1, b2, eps = 0.9, 0.999, 1e-8
   lr = LEARNING_RATES[lr_name]
-  grads = _grads()
-  _, ours = _run(optim.adam(lr, b1, b2, eps, bias_correction=bias_correction),
+  grads = grads_of()
+  _, ours, _ = run_steps(optim.adam(lr, b1, b2, eps, bias_correction=bias_correction),
                  grads)
-  expected = _numpy_run(_adam_step(b1, b2, eps, bias_correction), grads, lr,
+  expected = numpy_run(_adam_step(b1, b2, eps, bias_correction), grads, lr,
                         lambda p: (np.zeros_like(p), np.zeros_like(p)))
-  _assert_trees_close(ours, expected, **LOOSE)
+  assert_trees_close(ours, expected, **LOOSE)
 
 
 def test_adam_without_bias_correction_by_hand():
@@ -313,11 +259,11 @@ def test_nadam_matches_its_formula():
     v_hat = v / (1 - b2**t)
     return p - lr * m_hat / (np.sqrt(v_hat) + eps), (m, v)
 
-  grads = _grads()
-  _, ours = _run(optim.nadam(LR, b1, b2, eps), grads)
-  expected = _numpy_run(step, grads, LR,
+  grads = grads_of()
+  _, ours, _ = run_steps(optim.nadam(LR, b1, b2, eps), grads)
+  expected = numpy_run(step, grads, LR,
                         lambda p: (np.zeros_like(p), np.zeros_like(p)))
-  _assert_trees_close(ours, expected, **LOOSE)
+  assert_trees_close(ours, expected, **LOOSE)
 
 
 def test_adam_count_saturates_instead_of_wrapping():

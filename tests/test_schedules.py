@@ -9,6 +9,8 @@ import pytest
 
 from research.errors import ConfigError
 from research.optim import schedules
+from research.train.resolve import resolve
+from train_helpers import tiny_config
 
 SPE = 10  # steps per epoch
 EPOCHS = 12
@@ -277,3 +279,144 @@ def test_scaled_learning_rate():
   assert schedules.scaled_learning_rate(0.3, 64, 0) == 0.3  # off
   with pytest.raises(ValueError):
     schedules.scaled_learning_rate(0.3, 64, -1)
+
+
+# --------------------------------------------------------------------------
+# WSD
+
+
+def wsd_expected(c, lr, t, spe=SPE, total=T):
+  """The module docstring's WSD formula, in float64 NumPy."""
+  t = np.asarray(t, np.float64)
+  w = round(c.warmup_epochs * spe)
+  length = max(round(c.decay_fraction * total), 1)
+  start = total - length
+  u = np.clip((t - start) / length, 0.0, 1.0)
+  g = u if c.decay_shape == 'linear' else np.sqrt(u)
+  f = c.final_fraction
+  m = np.where(t < start, 1.0, f + (1 - f) * (1 - g))
+  if w:
+    f0 = c.warmup_init_fraction
+    m = np.where(t < w, f0 + (1 - f0) * t / w, m)
+  return lr * m
+
+
+def test_wsd_defaults():
+  c = schedules.default_schedule_config()
+  assert (c.decay_fraction, c.decay_shape) == (0.2, 'linear')
+  schedules.validate_schedule_config(_config('wsd'))
+
+
+@pytest.mark.parametrize('shape', ['linear', '1-sqrt'])
+@pytest.mark.parametrize('values', [
+    {},
+    {'decay_fraction': 0.35, 'final_fraction': 0.1},
+    {'warmup_epochs': 1.25, 'warmup_init_fraction': 0.3, 'decay_fraction': 0.5},
+    {'warmup_epochs': 2.0, 'decay_fraction': 0.013, 'final_fraction': 0.05},
+    {'decay_fraction': 1.0},
+])
+def test_wsd_matches_its_formula_at_every_step(shape, values):
+  c = _config('wsd', decay_shape=shape, **values)
+  schedules.validate_schedule_config(c)
+  schedule = schedules.build_schedule(c, LR, steps_per_epoch=SPE,
+                                      num_epochs=EPOCHS)
+  got = _evaluate(schedule)
+  np.testing.assert_allclose(got, wsd_expected(c, LR, STEPS), rtol=2e-6,
+                             atol=1e-7)
+  # Stable at the peak until the decay, which ends at final_fraction.
+  length = max(round(c.decay_fraction * T), 1)
+  w = round(c.warmup_epochs * SPE)
+  assert got[w:].min() >= c.final_fraction * LR * (1 - 1e-6)  # never below
+  np.testing.assert_allclose(got[w:T - length + 1], LR, rtol=1e-6)
+  assert got[T] == pytest.approx(c.final_fraction * LR, abs=1e-7)
+
+
+def test_wsd_is_a_function_of_the_step_so_resuming_sees_the_same_rate():
+  c = _config('wsd', warmup_epochs=1.0, decay_shape='1-sqrt',
+                       decay_fraction=0.3, final_fraction=0.02)
+  def build():
+    return schedules.build_schedule(c, LR, steps_per_epoch=SPE,
+                                    num_epochs=EPOCHS)
+  full = _evaluate(jax.jit(build()))
+  # A "resumed" run rebuilds the schedule and asks for one step at a time.
+  resumed = build()
+  for t in (0, 9, 10, 83, 84, 100, T - 1, T):
+    assert float(resumed(jnp.int32(t))) == pytest.approx(full[t], rel=1e-6)
+  # A traced learning rate (a swept hyperparameter) only scales it.
+  lrs = jnp.asarray([0.1, 1.0], jnp.float32)
+  swept = jax.vmap(lambda lr: schedules.build_schedule(
+      c, lr, steps_per_epoch=SPE, num_epochs=EPOCHS)(jnp.arange(T)))(lrs)
+  np.testing.assert_allclose(swept, np.outer(lrs, full[:T] / LR), rtol=2e-6,
+                             atol=1e-8)
+
+
+@pytest.mark.parametrize('values, key', [
+    ({'decay_shape': 'cosine'}, 'decay_shape'),
+    ({'decay_shape': 'sqrt'}, 'decay_shape'),
+    ({'decay_fraction': 0.0}, 'decay_fraction'),
+    ({'decay_fraction': 1.5}, 'decay_fraction'),
+    ({'decay_fraction': float('nan')}, 'decay_fraction'),
+    ({'final_fraction': 1.2}, 'final_fraction'),
+    ({'name': 'cosine', 'decay_fraction': 0.3}, 'decay_fraction'),  # unused
+    ({'name': 'linear', 'decay_shape': '1-sqrt'}, 'decay_shape'),  # unused
+    ({'gamma': 0.5}, 'gamma'),  # not read by wsd
+])
+def test_wsd_validation_names_the_key(values, key):
+  with pytest.raises(ConfigError, match=rf'^optimizer\.schedule\.{key}:'):
+    schedules.validate_schedule_config(_config(**{'name': 'wsd', **values}))
+
+
+def test_wsd_decay_during_warmup_is_refused_when_built():
+  c = _config('wsd', warmup_epochs=6.0, decay_fraction=0.6)
+  schedules.validate_schedule_config(c)
+  with pytest.raises(ConfigError, match=r'^optimizer\.schedule\.decay_fraction:'):
+    schedules.build_schedule(c, LR, steps_per_epoch=SPE, num_epochs=EPOCHS)
+  with pytest.raises(ConfigError, match=r'^optimizer\.schedule\.warmup_epochs:'):
+    schedules.build_schedule(_config('wsd', warmup_epochs=12.0), LR,
+                             steps_per_epoch=SPE, num_epochs=EPOCHS)
+
+
+def test_wsd_through_a_run_config():
+  config = resolve(tiny_config(
+      'optimizer.schedule.name=wsd', 'optimizer.schedule.decay_shape=1-sqrt'))
+  assert config.optimizer.schedule.decay_fraction == 0.2
+  with pytest.raises(ConfigError, match=r'optimizer\.schedule\.decay_shape'):
+    resolve(tiny_config('optimizer.schedule.name=wsd',
+                        'optimizer.schedule.decay_shape=exp'))
+
+
+# --------------------------------------------------------------------------
+# The schedule counts updates under gradient accumulation
+
+
+@pytest.mark.parametrize('k', [2, 3, 7])
+@pytest.mark.parametrize('shape', ['linear', '1-sqrt'])
+def test_schedule_under_accumulation_counts_updates(k, shape):
+  c = _config('wsd', warmup_epochs=1.5, decay_shape=shape, final_fraction=0.1)
+  schedule = schedules.build_schedule(c, LR, steps_per_epoch=SPE,
+                                      num_epochs=EPOCHS, accumulate_steps=k)
+  updates = T // k  # the run's updates
+  steps = np.arange(updates + 5)
+  np.testing.assert_allclose(
+      _evaluate(schedule, steps),
+      wsd_expected(c, LR, steps, spe=SPE / k, total=updates), rtol=2e-6,
+      atol=1e-7)
+
+
+def test_accumulation_equals_a_run_with_fewer_steps_per_epoch():
+  for name, values in [('cosine', {'warmup_epochs': 2.0}),
+                       ('step', {'step_epochs': (3, 8)}),
+                       ('sgdr', {'sgdr_period_epochs': 1.5}),
+                       ('wsd', {'warmup_epochs': 0.5})]:
+    c = _config(name, **values)
+    accumulated = schedules.build_schedule(
+        c, LR, steps_per_epoch=SPE, num_epochs=EPOCHS, accumulate_steps=2)
+    plain = schedules.build_schedule(c, LR, steps_per_epoch=SPE // 2,
+                                     num_epochs=EPOCHS)
+    np.testing.assert_array_equal(_evaluate(accumulated), _evaluate(plain))
+
+
+def test_accumulation_that_leaves_no_update_is_refused():
+  with pytest.raises(ConfigError, match=r'^optimizer\.accumulate_steps:'):
+    schedules.build_schedule(_config('cosine'), LR, steps_per_epoch=2,
+                             num_epochs=2, accumulate_steps=5)
