@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from research import config as config_lib
 from research import search
 # FINISHED: statuses whose final metrics are results; the others (diverged,
 # failed, interrupted...) are counted in the table, never averaged.
@@ -84,6 +85,14 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
   return point
 
 
+def computed_overrides(overrides: Sequence[str]) -> dict[str, Any]:
+  """`parse_overrides` less the keys that say where or how a run was shown
+  or computed, not what (`tracking.*`, `parallel.*`): a sweep run with
+  `--set tracking.wandb=offline` is the same point as a run without it."""
+  return {k: v for k, v in parse_overrides(overrides).items()
+          if k.split('.', 1)[0] not in config_lib.PRESENTATION_SECTIONS}
+
+
 def parse_point(text: str) -> dict[str, Any]:
   """'key=value key=value' (an experiment's `published` key) -> a point.
 
@@ -118,7 +127,7 @@ def group_by_point(records: Sequence[Mapping[str, Any]]
   """
   latest: dict[tuple, Mapping[str, Any]] = {}  # keeps first-appearance order
   for r in records:
-    key = (frozenset(parse_overrides(r.get('overrides') or ()).items()),
+    key = (frozenset(computed_overrides(r.get('overrides') or ()).items()),
            r.get('seed'))
     if key not in latest or (r.get('recorded_at') or '') >= (
         latest[key].get('recorded_at') or ''):

@@ -472,3 +472,20 @@ def test_plain_runs_and_sweep_trials_make_one_table(tmp_path, capsys):
   assert 'Every trial: `model.hidden=(8,)`, `train.num_epochs=1`.' in markdown
   assert '- Seeds: 0, 1' in markdown
   assert (out / 'figures' / 'quickstart' / 'learning_curves.png').exists()
+
+
+def test_where_a_run_was_shown_or_computed_is_no_point_of_the_table():
+  """`--set tracking.wandb=...` or `parallel.*` on a sweep changes how it ran,
+  not what: its trials pool with runs that did not set it."""
+  records = [
+      {'status': 'done', 'seed': 0, 'final': {'test/accuracy': 0.5},
+       'overrides': ['optimizer.learning_rate=0.01', 'tracking.wandb=disabled']},
+      {'status': 'done', 'seed': 1, 'final': {'test/accuracy': 0.7},
+       'overrides': ['optimizer.learning_rate=0.01', 'parallel.mode=pmap']},
+      {'status': 'done', 'seed': 2, 'final': {'test/accuracy': 0.6},
+       'overrides': ['optimizer.learning_rate=0.01']},
+      {'status': 'done', 'seed': 0, 'final': {'test/accuracy': 0.4},
+       'overrides': ['optimizer.learning_rate=0.1', 'tracking.wandb=disabled']}]
+  table = results.results_table(records)
+  assert table.headers[:2] == ['learning_rate', 'seeds']
+  assert [row[:2] for row in table.rows] == [['0.01', '3'], ['0.1', '1']]
