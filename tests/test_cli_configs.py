@@ -104,7 +104,7 @@ def test_from_a_directory_without_a_run(tmp_path, capsys):
 @pytest.mark.parametrize('name', optim.names())
 def test_every_optimizer_resolves_from_every_experiment(experiment, name):
   overrides_ = [f'optimizer.name={name}']
-  if optim.entry(name).needs_value_fn:
+  if optim.entry(name).line_search:
     overrides_ += ['train.batching=full']
   base = registry.get(experiment).config()
   config = resolve(config_lib.apply_overrides(base, overrides_))
@@ -120,7 +120,7 @@ def _optimizer_overrides(name: str) -> list[str]:
   overrides_ = [f'optimizer.name={name}']
   if name in LEARNING_RATES:
     overrides_.append(f'optimizer.learning_rate={LEARNING_RATES[name]}')
-  if optim.entry(name).needs_value_fn:  # a line search: one batch per step
+  if optim.entry(name).line_search:  # one batch per step, no noise
     overrides_ += ['train.batching=full', 'model.dropout=0.0']
   return overrides_
 

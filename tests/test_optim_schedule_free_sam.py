@@ -32,6 +32,8 @@ from research.optim.schedule_free import (ScheduleFreeState, schedule_free_adamw
                                           schedule_free_sgd)
 from research.optim.weight_decay import decoupled_weight_decay
 from research.train import create_train_state, make_train_step
+from research.train.resolve import resolve
+from train_helpers import tiny_config
 
 TIGHT = dict(rtol=1e-6, atol=1e-6)  # ours vs Optax, both float32
 LOOSE = dict(rtol=1e-5, atol=1e-5)  # ours (float32) vs NumPy (float64)
@@ -331,6 +333,11 @@ def test_sam_takes_weight_decay_and_refuses_clipping():
   for change in ('optimizer.weight_decay=5e-4', 'optimizer.grad_clip_norm=1.0'):
     with pytest.raises(ConfigError, match='line search'):
       validate_optimizer_config(_optimizer_section('optimizer.name=lbfgs', change))
+  # A max-norm projection after SAM's step is fine; after a line search, not.
+  resolve(tiny_config('optimizer.name=sam', 'regularization.max_norm=3.0'))
+  with pytest.raises(ConfigError, match=r'^regularization\.max_norm: .*line search'):
+    resolve(tiny_config('optimizer.name=lbfgs', 'train.batching=full',
+                        'regularization.max_norm=3.0'))
 
 
 class _DropoutNet(nn.Module):

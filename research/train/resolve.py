@@ -239,7 +239,7 @@ def resolve(config: ml_collections.ConfigDict) -> Resolved:
   config = _with_hparams(config)
   penalties.validate_penalty_config(config.regularization)
   augment.validate_augment_config(config.augment)
-  if (optim.entry(config.optimizer.name).needs_value_fn
+  if (optim.entry(config.optimizer.name).line_search
       and config.regularization.max_norm):
     raise ConfigError(
         f'regularization.max_norm: {config.optimizer.name!r} runs a line search '
