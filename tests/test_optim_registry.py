@@ -9,9 +9,12 @@ import optax
 import pytest
 
 from research import config as config_lib
-from research import optim
+from research import optim, search
 from research.errors import ConfigError
 from research.optim import registry
+from research.train.hparams import TRACED
+from research.train.resolve import resolve
+from train_helpers import tiny_config
 
 
 def test_unknown_name_lists_known():
@@ -123,3 +126,29 @@ def test_builder_passes_config_hparams():
   u2, _ = tx.update(g, state)
   np.testing.assert_allclose(u1, -0.5 * g)
   np.testing.assert_allclose(u2, -0.5 * (0.5 * g + g))
+
+
+@pytest.mark.parametrize('name', optim.names())
+def test_every_optimizer_declares_a_tuning_space_a_population_can_train(name):
+  """Its search space sits beside its registration, over the keys a
+  population trains as data; its quasi-random points are runnable configs."""
+  entry = optim.entry(name)
+  if entry.line_search:  # its learning rate is its first trial step
+    assert entry.tuning == {}
+    return
+  assert entry.tuning and set(search.config_keys(entry.tuning)) <= set(registry.TUNABLE)
+  for point in search.halton(entry.tuning, 4, seed=0):
+    config = resolve(config_lib.merge(tiny_config(f'optimizer.name={name}'), point))
+    lr = entry.tuning['optimizer.learning_rate']
+    assert lr.low <= config.optimizer.learning_rate <= lr.high
+
+
+def test_tunable_keys_are_trained_as_data():
+  assert set(registry.TUNABLE) <= set(TRACED.values())
+  with pytest.raises(TypeError, match=r"tuning over \['optimizer.hparams.b1'\]"):
+    optim.register('bad', lambda learning_rate, b1=0.9: None,
+                   tuning={'optimizer.hparams.b1': search.Discrete((0.9, 0.95))})
+  with pytest.raises(ConfigError, match='optimizer.learning_rate'):
+    optim.register('bad', lambda learning_rate: None,
+                   tuning={'optimizer.learning_rate': search.LogUniform(1.0, 0.1)})
+  assert 'bad' not in optim.names()

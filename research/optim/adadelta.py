@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from research.optim.registry import register
+from research.optim.registry import learning_rates, register
 
 
 class ScaleByAdadeltaState(NamedTuple):
@@ -75,4 +75,5 @@ def adadelta(learning_rate: optax.ScalarOrSchedule,
 register('adadelta', adadelta,
          summary='E = decay E + (1 - decay) g^2; d = sqrt(D + eps) / sqrt(E + eps) g; '
          'D = decay D + (1 - decay) d^2; p -= lr d (Zeiler: lr 1, decay 0.95, eps 1e-6)',
-         ranges={'decay': '[0, 1)', 'eps': '(0, inf)'})
+         ranges={'decay': '[0, 1)', 'eps': '(0, inf)'},
+         tuning=learning_rates(1e-2, 10.0))

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from research.optim.registry import register
+from research.optim.registry import learning_rates, register
 
 
 class ScaleByAdagradState(NamedTuple):
@@ -66,4 +66,5 @@ def adagrad(learning_rate: optax.ScalarOrSchedule,
 
 
 register('adagrad', adagrad, summary='G += g^2; p -= lr g / (sqrt(G) + eps)',
-         ranges={'eps': '(0, inf)', 'initial_accumulator': '[0, inf)'})
+         ranges={'eps': '(0, inf)', 'initial_accumulator': '[0, inf)'},
+         tuning=learning_rates(1e-3, 1.0))

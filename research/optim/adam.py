@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from research.optim.registry import register
+from research.optim.registry import learning_rates, register
 
 
 class ScaleByAdamState(NamedTuple):
@@ -150,6 +150,8 @@ def nadam(learning_rate: optax.ScalarOrSchedule,
 
 
 register('adam', adam, summary='p -= lr m_hat / (sqrt(v_hat) + eps) (Kingma & Ba)',
-         ranges={'b1': '[0, 1)', 'b2': '[0, 1)', 'eps': '(0, inf)'})
+         ranges={'b1': '[0, 1)', 'b2': '[0, 1)', 'eps': '(0, inf)'},
+         tuning=learning_rates(1e-5, 0.1))
 register('nadam', nadam, summary='Adam with Nesterov momentum (Dozat), as optax.nadam',
-         ranges={'b1': '[0, 1)', 'b2': '[0, 1)', 'eps': '(0, inf)'})
+         ranges={'b1': '[0, 1)', 'b2': '[0, 1)', 'eps': '(0, inf)'},
+         tuning=learning_rates(1e-5, 0.1))

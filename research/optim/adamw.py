@@ -14,7 +14,7 @@ import optax
 
 from research.optim.adam import scale_by_adam, scale_by_nadam
 from research.optim.masks import weights_mask
-from research.optim.registry import register
+from research.optim.registry import learning_rates, register
 from research.optim.weight_decay import decoupled_weight_decay
 
 Mask = Callable[[Any], Any] | Any | None
@@ -113,6 +113,8 @@ def nadamw(learning_rate: optax.ScalarOrSchedule,
 _RANGES = {'b1': '[0, 1)', 'b2': '[0, 1)', 'eps': '(0, inf)',
            'weight_decay': '[0, inf)'}
 register('adamw', adamw, summary='Adam + decoupled weight decay p -= lr wd p on '
-         'weights (Loshchilov & Hutter), as optax.adamw', ranges=_RANGES)
+         'weights (Loshchilov & Hutter), as optax.adamw', ranges=_RANGES,
+         tuning=learning_rates(1e-5, 0.1))
 register('nadamw', nadamw, summary='Nadam + decoupled weight decay on weights, '
-         'as optax.nadamw', ranges=_RANGES)
+         'as optax.nadamw', ranges=_RANGES,
+         tuning=learning_rates(1e-5, 0.1))

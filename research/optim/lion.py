@@ -8,7 +8,7 @@ import optax
 
 from research.optim.adamw import Mask, masked_weight_decay
 from research.optim.masks import weights_mask
-from research.optim.registry import register
+from research.optim.registry import learning_rates, register
 
 
 class ScaleByLionState(NamedTuple):
@@ -97,4 +97,5 @@ def lion(learning_rate: optax.ScalarOrSchedule,
 
 register('lion', lion, summary='p -= lr (sign(b1 m + (1-b1) g) + wd p) '
          '(Chen et al.), as optax.lion',
-         ranges={'b1': '[0, 1]', 'b2': '[0, 1)', 'weight_decay': '[0, inf)'})
+         ranges={'b1': '[0, 1]', 'b2': '[0, 1)', 'weight_decay': '[0, inf)'},
+         tuning=learning_rates(1e-6, 1e-2))

@@ -5,7 +5,7 @@ from typing import NamedTuple
 import jax
 import optax
 
-from research.optim.registry import register
+from research.optim.registry import learning_rates, register
 
 
 class ScaleByHeavyBallState(NamedTuple):
@@ -90,6 +90,8 @@ def nesterov(learning_rate: optax.ScalarOrSchedule,
 
 
 register('momentum', momentum, summary='v = mu v + g; p -= lr v',
-         ranges={'momentum': '[0, 1)'})
+         ranges={'momentum': '[0, 1)'},
+         tuning=learning_rates(1e-3, 1.0))
 register('nesterov', nesterov, summary='v = mu v + g; p -= lr (g + mu v)',
-         ranges={'momentum': '[0, 1)'})
+         ranges={'momentum': '[0, 1)'},
+         tuning=learning_rates(1e-3, 1.0))

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import optax
 
 from research.optim.adam import scale_by_adam, scale_by_nadam
-from research.optim.registry import register
+from research.optim.registry import learning_rates, register
 
 # The quintic's coefficients (a, b, c): f(x) = a x + b x^3 + c x^5, chosen by
 # Jordan to maximize the slope at 0 while keeping 5 steps in a band around 1.
@@ -224,4 +224,5 @@ register('muon', muon,
          summary='Newton-Schulz orthogonalized Nesterov momentum on weight '
                  'matrices, Adam on the rest (Jordan et al.), as optax.contrib.muon',
          ranges={'beta': '[0, 1)', 'ns_steps': '[0, inf)', 'adam_b1': '[0, 1)',
-                 'adam_b2': '[0, 1)', 'eps': '(0, inf)'})
+                 'adam_b2': '[0, 1)', 'eps': '(0, inf)'},
+         tuning=learning_rates(1e-4, 0.1))

@@ -8,7 +8,7 @@ import optax
 
 from research.optim.adamw import Mask
 from research.optim.masks import weights_mask
-from research.optim.registry import register
+from research.optim.registry import learning_rates, register
 
 
 class ProdigyState(NamedTuple):
@@ -184,4 +184,5 @@ register('prodigy', prodigy,
          'lr is a multiplier, 1 recommended; as optax.contrib.prodigy',
          ranges={'b1': '[0, 1)', 'b2': '[0, 1)', 'eps': '(0, inf)',
                  'd0': '(0, inf)', 'd_coef': '(0, inf)',
-                 'weight_decay': '[0, inf)'})
+                 'weight_decay': '[0, inf)'},
+         tuning=learning_rates(0.1, 10.0))

@@ -18,10 +18,14 @@ from typing import Any
 
 import optax
 
+from research import search
 from research.config.keys import checked_value
 from research.errors import ConfigError
 
 _SCALARS = (bool, int, float, str)
+# The optimizer's config keys that a population trains as data (see
+# research.train.hparams): what a tuning search space may vary.
+TUNABLE = ('optimizer.learning_rate', 'optimizer.weight_decay')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +71,11 @@ class OptimizerEntry:
   # It trains at one point and keeps another, an average, to evaluate
   # (Schedule-Free's x): research.optim.evaluation finds it.
   evaluates_average: bool = False
+  # Its tuning search space, {config key: search axis}, over the keys a
+  # population trains as data (TUNABLE), so a whole tuning study is one
+  # vmapped program; empty: not tuned (a line search's rate is its first
+  # trial step).
+  tuning: Mapping[str, search.Axis] = dataclasses.field(default_factory=dict)
   ranges: Mapping[str, Interval] = dataclasses.field(default_factory=dict)
 
   @property
@@ -108,11 +117,14 @@ REGISTRY: dict[str, OptimizerEntry] = {}
 def register(name: str, factory: Callable[..., optax.GradientTransformation],
              *, summary: str = '', needs_value_fn: bool = False,
              line_search: bool = False, evaluates_average: bool = False,
-             ranges: Mapping[str, str] | None = None):
+             ranges: Mapping[str, str] | None = None,
+             tuning: Mapping[str, search.Axis] | None = None):
   """Registers `factory(learning_rate, **hparams)` as optimizer `name`.
 
   `ranges` ({hyperparameter: '[0, 1)'}) are checked when a config is
-  resolved. Returns the factory, so it also works as a decorator's body.
+  resolved. `tuning` is its search space for a tuning study, e.g.
+  {'optimizer.learning_rate': LogUniform(1e-5, 1e-1)}, over TUNABLE keys.
+  Returns the factory, so it also works as a decorator's body.
   """
   params = inspect.signature(factory).parameters
   if 'learning_rate' not in params:
@@ -123,9 +135,17 @@ def register(name: str, factory: Callable[..., optax.GradientTransformation],
   if required:
     raise TypeError(f'optimizer {name!r}: {required} need defaults (a config '
                     'gives only the hyperparameters it changes)')
-  entry = OptimizerEntry(name, factory, summary, needs_value_fn, line_search,
-                         evaluates_average,
-                         {k: Interval.parse(v) for k, v in (ranges or {}).items()})
+  tuning = dict(tuning or {})
+  untunable = sorted(set(search.config_keys(tuning)) - set(TUNABLE))
+  if untunable:
+    raise TypeError(f'optimizer {name!r}: tuning over {untunable}; a tuning '
+                    f'study trains as one population over {TUNABLE} only')
+  search.validate(tuning)
+  entry = OptimizerEntry(
+      name, factory, summary, needs_value_fn=needs_value_fn,
+      line_search=line_search, evaluates_average=evaluates_average,
+      ranges={k: Interval.parse(v) for k, v in (ranges or {}).items()},
+      tuning=tuning)
   unknown = set(entry.ranges) - set(entry.hparams)
   if unknown:
     raise TypeError(f'optimizer {name!r}: ranges for {sorted(unknown)}, which '
@@ -138,6 +158,12 @@ def register(name: str, factory: Callable[..., optax.GradientTransformation],
                      f'({existing.factory.__module__}.{existing.factory.__qualname__})')
   REGISTRY[name] = entry
   return factory
+
+
+def learning_rates(low: float, high: float) -> dict[str, search.Axis]:
+  """A tuning space over the learning rate alone, log-uniform in [low, high]
+  (the optimizer's other hyperparameters at their defaults)."""
+  return {'optimizer.learning_rate': search.LogUniform(low, high)}
 
 
 def names() -> list[str]:

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from research.optim.registry import register
+from research.optim.registry import learning_rates, register
 
 
 class ScaleByRmsState(NamedTuple):
@@ -65,4 +65,5 @@ def rmsprop(learning_rate: optax.ScalarOrSchedule,
 
 register('rmsprop', rmsprop,
          summary='E = decay E + (1 - decay) g^2; p -= lr g / (sqrt(E) + eps)',
-         ranges={'decay': '[0, 1)', 'eps': '(0, inf)'})
+         ranges={'decay': '[0, 1)', 'eps': '(0, inf)'},
+         tuning=learning_rates(1e-5, 0.1))

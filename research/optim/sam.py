@@ -43,7 +43,7 @@ import optax
 from research.errors import ConfigError
 from research.optim.adam import adam
 from research.optim.momentum import momentum as heavy_ball
-from research.optim.registry import register
+from research.optim.registry import learning_rates, register
 
 BASES = ('momentum', 'adam')
 
@@ -133,4 +133,5 @@ register('sam', sam,
          'one extra forward-backward through value_fn (Foret et al.)',
          needs_value_fn=True,
          ranges={'rho': '[0, inf)', 'momentum': '[0, 1)', 'b1': '[0, 1)',
-                 'b2': '[0, 1)', 'eps': '(0, inf)'})
+                 'b2': '[0, 1)', 'eps': '(0, inf)'},
+         tuning=learning_rates(1e-3, 1.0))

@@ -56,7 +56,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from research.optim.registry import register
+from research.optim.registry import learning_rates, register
 
 
 class ScheduleFreeState(NamedTuple):
@@ -300,8 +300,10 @@ _RANGES = {'warmup_steps': '[0, inf)', 'b1': '(0, 1]', 'weight_decay': '[0, inf)
 register('schedule_free_sgd', schedule_free_sgd,
          summary='z -= lr (g(y) + wd y); x = weighted average of z; y = b1 x + '
          '(1 - b1) z (Defazio et al.); evaluate at x', evaluates_average=True,
-         ranges=_RANGES)
+         ranges=_RANGES,
+         tuning=learning_rates(1e-2, 10.0))
 register('schedule_free_adamw', schedule_free_adamw,
          summary='Schedule-Free with z -= lr (g / (sqrt(v_hat) + eps) + wd y) '
          '(Defazio et al.); evaluate at x', evaluates_average=True,
-         ranges={**_RANGES, 'b2': '[0, 1)', 'eps': '(0, inf)'})
+         ranges={**_RANGES, 'b2': '[0, 1)', 'eps': '(0, inf)'},
+         tuning=learning_rates(1e-5, 0.1))

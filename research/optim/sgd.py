@@ -2,7 +2,7 @@
 
 import optax
 
-from research.optim.registry import register
+from research.optim.registry import learning_rates, register
 
 
 def sgd(learning_rate: optax.ScalarOrSchedule
@@ -23,4 +23,5 @@ def sgd(learning_rate: optax.ScalarOrSchedule
   return optax.chain(optax.scale_by_learning_rate(learning_rate))
 
 
-register('sgd', sgd, summary='p -= lr g')
+register('sgd', sgd, summary='p -= lr g',
+         tuning=learning_rates(1e-3, 1.0))

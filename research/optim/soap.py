@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import optax
 
 from research.optim.adam import scale_by_adam
-from research.optim.registry import register
+from research.optim.registry import learning_rates, register
 
 
 class ScaleBySoapState(NamedTuple):
@@ -243,4 +243,5 @@ register('soap', soap,
          summary='Adam in the eigenbasis of Shampoo\'s preconditioner '
                  '(Vyas et al.), refreshed every precondition_frequency steps',
          ranges={'b1': '[0, 1)', 'b2': '[0, 1)', 'eps': '(0, inf)',
-                 'precondition_frequency': '[1, inf)'})
+                 'precondition_frequency': '[1, inf)'},
+         tuning=learning_rates(1e-5, 0.1))
