@@ -17,9 +17,14 @@ import optax.contrib
 import pytest
 
 from optim_steps import run_steps
+from research.errors import ConfigError
+from research.optim import entry
+from research.optim import names as optim_names
 from research.optim.muon import (NS_COEFFS, muon, muon_labels, newton_schulz,
                                  scale_by_orthogonalized_momentum)
 from research.optim.soap import scale_by_soap_matrices, soap, soap_labels
+from research.train.population import train_population
+from train_helpers import tiny_config
 from research.optim.adam import scale_by_adam, scale_by_nadam
 
 LR = 0.1
@@ -345,3 +350,13 @@ def test_soap_with_identity_bases_and_no_refresh_is_adam():
 def test_soap_matrices_refuses_vectors():
   with pytest.raises(ValueError, match='2-D'):
     scale_by_soap_matrices().init(_params())
+
+
+def test_soap_is_refused_as_a_population_before_anything_runs(tmp_path):
+  # Its vmapped step stalls (see its registration): a clear error, not a hang.
+  with pytest.raises(ConfigError, match=r"^optimizer.name: 'soap' cannot train "
+                     'as a vmapped population'):
+    train_population([tiny_config('optimizer.name=soap',
+                                  f'tracking.output_dir={tmp_path}')])
+  assert not any(tmp_path.iterdir())
+  assert [n for n in optim_names() if not entry(n).vmaps] == ['soap']

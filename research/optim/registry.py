@@ -76,6 +76,9 @@ class OptimizerEntry:
   # vmapped program; empty: not tuned (a line search's rate is its first
   # trial step).
   tuning: Mapping[str, search.Axis] = dataclasses.field(default_factory=dict)
+  # False: it cannot train in a vmapped population yet (why, in `summary`'s
+  # module); research.train.population refuses it before anything runs.
+  vmaps: bool = True
   ranges: Mapping[str, Interval] = dataclasses.field(default_factory=dict)
 
   @property
@@ -118,7 +121,8 @@ def register(name: str, factory: Callable[..., optax.GradientTransformation],
              *, summary: str = '', needs_value_fn: bool = False,
              line_search: bool = False, evaluates_average: bool = False,
              ranges: Mapping[str, str] | None = None,
-             tuning: Mapping[str, search.Axis] | None = None):
+             tuning: Mapping[str, search.Axis] | None = None,
+             vmaps: bool = True):
   """Registers `factory(learning_rate, **hparams)` as optimizer `name`.
 
   `ranges` ({hyperparameter: '[0, 1)'}) are checked when a config is
@@ -145,7 +149,7 @@ def register(name: str, factory: Callable[..., optax.GradientTransformation],
       name, factory, summary, needs_value_fn=needs_value_fn,
       line_search=line_search, evaluates_average=evaluates_average,
       ranges={k: Interval.parse(v) for k, v in (ranges or {}).items()},
-      tuning=tuning)
+      tuning=tuning, vmaps=vmaps)
   unknown = set(entry.ranges) - set(entry.hparams)
   if unknown:
     raise TypeError(f'optimizer {name!r}: ranges for {sorted(unknown)}, which '

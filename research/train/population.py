@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import ml_collections
 
-from research import compilation_cache, distributed
+from research import compilation_cache, distributed, optim
 from research import config as config_lib
 from research.errors import ConfigError
 from research.parallel import Parallel
@@ -77,6 +77,11 @@ def train_population(configs: Sequence[ml_collections.ConfigDict], *,
     return []
   configs = [resolve(c) for c in configs]
   first = configs[0]
+  if not optim.entry(first.optimizer.name).vmaps:
+    raise ConfigError(
+        f'optimizer.name: {first.optimizer.name!r} cannot train as a vmapped '
+        'population yet (its step stalls there); run its trials one by one '
+        '(research sweep --launcher local, or research run)')
   for c in configs[1:]:
     if group_key(c) != group_key(first):
       raise ConfigError(
