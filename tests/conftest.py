@@ -53,3 +53,21 @@ def no_credentials(monkeypatch, tmp_path):
   monkeypatch.setenv('HOME', str(tmp_path / 'home'))
   (tmp_path / 'home').mkdir()
   return tmp_path / 'home'
+
+
+# The files that take longest (seconds of their tests, measured 2026-12-02),
+# longest first. pytest-xdist hands out whole files in collection order, so
+# these go first and the short files fill the workers' ends: otherwise the
+# run can end with one worker on a minute-long file while the other idles.
+LONGEST_FILES = (
+    'test_launch_slurm_real.py', 'test_parallel.py', 'test_faults.py',
+    'test_cli_configs.py', 'test_distributed.py', 'test_population.py',
+    'test_optim_matrix.py', 'test_quantization.py', 'test_train_loop.py',
+    'test_lbfgs.py', 'test_tracking_wandb_unreachable.py',
+    'test_optim_plugin.py', 'test_compilation_cache.py')
+
+
+def pytest_collection_modifyitems(items):
+  rank = {name: i for i, name in enumerate(LONGEST_FILES)}
+  # A stable sort: the tests of a file keep their order.
+  items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
