@@ -39,6 +39,18 @@ TIGHT = dict(rtol=1e-6, atol=1e-6)  # ours vs Optax, both float32
 LOOSE = dict(rtol=1e-5, atol=1e-5)  # ours (float32) vs NumPy (float64)
 
 
+def _trajectory(tx, step, inputs):
+  """What `step(params, state, inputs at t)` saw at each of STEPS steps from
+  tx's initial state, stacked."""
+  params = params_of()
+  state = tx.init(params)
+  out = []
+  for t in range(STEPS):
+    params, state, seen = step(params, state, at(inputs, t))
+    out.append(seen)
+  return stack(out)
+
+
 # ---------------------------------------------------------------------------
 # Schedule-Free
 
@@ -52,13 +64,7 @@ def _run_schedule_free(tx, eval_params, grads):
     params = optax.apply_updates(params, updates)
     return params, state, (updates, params, eval_params(state, params))
 
-  params = params_of()
-  state = tx.init(params)
-  out = []
-  for t in range(STEPS):
-    params, state, seen = step(params, state, at(grads, t))
-    out.append(seen)
-  return stack(out)
+  return _trajectory(tx, step, grads)
 
 
 # name: (ours, Optax's, hyperparameters of both); lr 0.1 for SGD, 0.01 AdamW.
@@ -218,13 +224,7 @@ def _run_sam(tx, targets, *, optax_sam=False):
     params = optax.apply_updates(params, updates)
     return params, state, (updates, params)
 
-  params = params_of()
-  state = tx.init(params)
-  out = []
-  for t in range(STEPS):
-    params, state, seen = step(params, state, at(targets, t))
-    out.append(seen)
-  return stack(out)
+  return _trajectory(tx, step, targets)
 
 
 def _optax_sam(outer, rho):
