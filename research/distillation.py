@@ -27,8 +27,8 @@ from research.tracking.run_dir import DamagedFileError
 # The data keys that decide which examples x_train holds, in which order, and
 # how they are normalized. `dir` / `tfds_dir` only say where the files are;
 # the shift keys change the dev and test splits only.
-TRAIN_SPLIT_KEYS = ('name', 'dev_size', 'train_dev_size', 'split_seed',
-                    'classes', 'normalization', 'permute_inputs',
+TRAIN_SPLIT_KEYS = ('name', 'dev_size', 'train_dev_size', 'train_size',
+                    'split_seed', 'classes', 'normalization', 'permute_inputs',
                     'permutation_seed')
 
 

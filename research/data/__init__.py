@@ -28,6 +28,7 @@ from research.data.splits import hold_out
 from research.data.splits import hold_out_indices
 from research.data.splits import hold_out_train_dev
 from research.data.splits import select_classes
+from research.data.splits import subsample
 
 __all__ = [
     'DATA_DIR_ENV',
@@ -50,6 +51,7 @@ __all__ = [
     'read_source',
     'resolve_data_config',
     'select_classes',
+    'subsample',
     'validate_data_config',
     'write_idx',
 ]

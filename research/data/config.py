@@ -1,9 +1,9 @@
 """The `data` config section: its keys, defaults and validation.
 
 Validation is cheap and reads no data. Checks that need the data (do
-`dev_size` and `train_dev_size` leave a training split, are the class ids in
-range, are there images to shift) happen in `load_dataset`, also as a
-`ConfigError` naming the key.
+`dev_size` and `train_dev_size` leave a training split, does `train_size`
+fit in it, are the class ids in range, are there images to shift) happen in
+`load_dataset`, also as a `ConfigError` naming the key.
 """
 
 import math
@@ -34,7 +34,8 @@ def default_data_config() -> ml_collections.ConfigDict:
   # Examples held out after dev, from the same (training) distribution: the
   # train-dev split of the bias / variance / data-mismatch analysis.
   c.train_dev_size = 0
-  c.split_seed = 0  # seed of both hold-outs, independent of the run seed
+  c.train_size = 0  # random subset of the rest of train kept (nested); 0 = all
+  c.split_seed = 0  # seed of the hold-outs and the subset, not the run seed
   c.classes = ()  # class subset, relabelled 0..k-1 in this order; () = all
   c.normalization = 'standardize'
   # Domain shift of the dev and test splits only (the target distribution);
@@ -83,8 +84,8 @@ def resolve_data_config(data_config: Any) -> dict[str, Any]:
   if not isinstance(c['permute_inputs'], bool):
     raise ConfigError(f"data.permute_inputs: {c['permute_inputs']!r} must be "
                       'true or false')
-  for key in ('dev_size', 'train_dev_size', 'split_seed', 'shift_seed',
-              'permutation_seed'):
+  for key in ('dev_size', 'train_dev_size', 'train_size', 'split_seed',
+              'shift_seed', 'permutation_seed'):
     if not _is_int(c[key]) or c[key] < 0:
       raise ConfigError(f'data.{key}: {c[key]!r} must be an integer >= 0')
     c[key] = int(c[key])

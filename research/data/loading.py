@@ -34,16 +34,19 @@ def load_dataset(data_config: Any) -> Dataset:
   names.
 
   In this order: class subset (train and test) -> dev hold-out from train ->
-  train-dev hold-out from the rest of train -> domain shift of dev and test
-  (`data.shift`, on the raw images) -> normalization with statistics of the
-  remaining training split only -> the fixed permutation of the input
-  features (`data.permute_inputs`), the same on every split.
+  train-dev hold-out from the rest of train -> random subset of
+  `data.train_size` examples of what remains (nested across sizes) -> domain
+  shift of dev and test (`data.shift`, on the raw images) -> normalization
+  with statistics of the remaining training split (the subset) only -> the
+  fixed permutation of the input features (`data.permute_inputs`), the same
+  on every split.
 
   Raises:
     ConfigError: naming the key, for a bad config value, including those that
       only the data can reveal (`data.dev_size` + `data.train_dev_size` not
-      smaller than the training split, `data.classes` out of range, a shift
-      of data that are not images).
+      smaller than the training split, `data.train_size` larger than what
+      they leave, `data.classes` out of range, a shift of data that are not
+      images).
     DataNotFoundError: if no copy of the dataset is found.
   """
   c = resolve_data_config(data_config)
@@ -62,6 +65,15 @@ def load_dataset(data_config: Any) -> Dataset:
       x_train, y_train, c['dev_size'], c['split_seed'])
   x_train, y_train, x_train_dev, y_train_dev = splits.hold_out_train_dev(
       x_train, y_train, c['train_dev_size'], c['split_seed'])
+  if c['train_size'] > len(x_train):
+    subset = f" of classes {c['classes']}" if c['classes'] else ''
+    raise ConfigError(
+        f"data.train_size: {c['train_size']} is larger than the "
+        f"{len(x_train)} training examples left after dev_size "
+        f"{c['dev_size']} and train_dev_size {c['train_dev_size']} "
+        f"({c['name']}{subset})")
+  x_train, y_train = splits.subsample(x_train, y_train, c['train_size'],
+                                      c['split_seed'])
   x_dev, x_test = _shift_target(c, x_dev, x_test)
 
   stats = norm_lib.fit_normalization(x_train, c['normalization'])

@@ -2,7 +2,8 @@
 
 All are pure index arithmetic on host arrays, applied by `load_dataset` in
 this order: class subset (train and test), then the dev hold-out from train,
-then the train-dev hold-out from what remains of train.
+then the train-dev hold-out from what remains of train, then the training
+subset (`data.train_size`) of what remains after that.
 """
 
 from collections.abc import Sequence
@@ -30,6 +31,9 @@ def select_classes(x: np.ndarray, y: np.ndarray, classes: Sequence[int],
 # Folded into the split seed for the train-dev draw: a stream independent of
 # the dev draw's, which keeps using the bare seed (and so stays as it was).
 TRAIN_DEV_STREAM = 1
+# Folded into the split seed for the training-subset draw: dev and train-dev
+# do not change when `train_size` does.
+TRAIN_SUBSET_STREAM = 2
 
 
 def hold_out_indices(num_examples: int, dev_size: int,
@@ -65,3 +69,31 @@ def hold_out_train_dev(x: np.ndarray, y: np.ndarray, train_dev_size: int,
   when `train_dev_size` does.
   """
   return hold_out(x, y, train_dev_size, (split_seed, TRAIN_DEV_STREAM))
+
+
+def subsample_indices(num_examples: int, size: int,
+                      seed: int | Sequence[int]) -> np.ndarray:
+  """Sorted indices of a uniform random subset of `size` of `num_examples`.
+
+  The first `size` of one permutation fixed by `seed` and `num_examples`:
+  subsets are nested, the one of size 1000 inside the one of size 2000 (for
+  learning curves). `size` 0 means all examples.
+  """
+  if not 0 <= size <= num_examples:
+    raise ValueError(f'size {size} must be in [0, {num_examples}]')
+  if size == 0:
+    return np.arange(num_examples)
+  perm = np.random.default_rng(seed).permutation(num_examples)
+  return np.sort(perm[:size])
+
+
+def subsample(x: np.ndarray, y: np.ndarray, size: int, split_seed: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+  """(x, y) reduced to a uniform random subset of `size` examples (0 = all),
+  in their original order.
+
+  Drawn from its own stream of `split_seed`, and nested across sizes: see
+  `subsample_indices`.
+  """
+  keep = subsample_indices(len(x), size, (split_seed, TRAIN_SUBSET_STREAM))
+  return x[keep], y[keep]
