@@ -22,6 +22,7 @@ import shlex
 import sys
 import time
 
+from launch import bench_args
 from launch import failures
 from launch import recipe_args
 from launch import runs_cli
@@ -409,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
   _add_sweep_parser(sub)
   _add_table_parser(sub)
   recipe_args.add_parser(sub)
+  bench_args.add_parser(sub)
   runs_cli.add_parsers(sub)
   return parser
 
@@ -426,7 +428,7 @@ def main(argv=None) -> int:
   try:
     return {'list': cmd_list, 'run': cmd_run, 'sweep': cmd_sweep,
             'table': cmd_table, 'recipe': _cmd_recipe,
-            'runs': runs_cli.cmd_runs,
+            'runs': runs_cli.cmd_runs, 'bench-optimizers': bench_args.cmd,
             'compare': runs_cli.cmd_compare}[args.command](args)
   except ConfigError as e:
     print(f'error: bad config: {e}', file=sys.stderr)

@@ -299,3 +299,24 @@ def generalization_gap(gaps: dict[str, tuple[np.ndarray, np.ndarray]],
   if title:
     ax.set_title(title)
   _save(fig, path)
+
+
+def performance_profiles(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
+                         path: str | pathlib.Path) -> None:
+  """AlgoPerf's performance profiles: one panel per {title: {name: (taus,
+  rho)}}, each a step function of the fraction of workloads an optimizer
+  solves within tau times the fastest."""
+  fig, axes = plt.subplots(1, len(panels), figsize=(FIGSIZE[0] * len(panels), FIGSIZE[1]),
+                           squeeze=False)
+  for ax, (title, profiles) in zip(axes[0], panels.items()):
+    for i, (name, (taus, rho)) in enumerate(profiles.items()):
+      s = style(i)
+      ax.step(taus, rho, where='post', color=s['color'], linewidth=1.5,
+              linestyle='-' if i < 10 else '--', label=name)
+    ax.set_xlabel('tau (ratio to the fastest)')
+    ax.set_ylabel('fraction of workloads')
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+  axes[0][-1].legend(fontsize=7, loc='lower right', framealpha=0.85)
+  _save(fig, path)

@@ -38,6 +38,32 @@ if TYPE_CHECKING:
 Report = Callable[['TableInputs'], str]
 # A report where it is defined: 'package.module:function'.
 _REPORT_PATH = re.compile(r'[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*')
+TARGET_MODES = ('max', 'min')
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+  """A validation target: what makes an experiment a benchmark workload.
+
+  A run reaches it at the first evaluation where `metric` (a metrics.jsonl
+  key such as 'dev/accuracy') is >= `value` ('max') or <= it ('min'); its
+  step budget is the config's `train.num_epochs`.
+  """
+  metric: str
+  value: float
+  mode: str = 'max'
+
+  def __post_init__(self):
+    if not isinstance(self.metric, str) or '/' not in self.metric:
+      raise ValueError(f"target metric {self.metric!r} must name a split's "
+                       "metric, such as 'dev/accuracy'")
+    if self.mode not in TARGET_MODES:
+      raise ValueError(f'target mode {self.mode!r} must be one of {TARGET_MODES}')
+    if isinstance(self.value, bool) or not isinstance(self.value, (int, float)):
+      raise ValueError(f'target value {self.value!r} must be a number')
+
+  def __str__(self) -> str:
+    return f'{self.metric} {">=" if self.mode == "max" else "<="} {self.value:g}'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +83,9 @@ class Experiment:
   # None: no report of its own. A function, or 'package.module:function'
   # imported when the report is needed (see the module's docstring).
   report: Report | str | None = None
+  # A validation target that makes it a workload of `research
+  # bench-optimizers`; None: it is not one.
+  target: Target | None = None
 
   @property
   def trainable(self) -> bool:
@@ -130,20 +159,25 @@ def _add(experiment: Experiment) -> None:
 def register(name: str, *, description: str, reference: str = '',
              axes: dict[str, search.Axis] | None = None,
              published: Mapping[str, str] | None = None,
-             report: Report | str | None = None):
+             report: Report | str | None = None,
+             target: Target | None = None):
   """Decorator: `@register('quickstart', description=...)` on a get_config.
 
   `axes` ({dotted key: axis}) are checked here for their bounds; their keys
   are checked against the config when a sweep expands them. `report` is a
-  function or 'package.module:function'.
+  function or 'package.module:function'. `target` makes the experiment an
+  optimizer benchmark's workload.
   """
+  if target is not None and not isinstance(target, Target):
+    raise ValueError(f'experiment {name!r}: target {target!r} must be a '
+                     'research.registry.Target')
   axes = dict(axes or {})
   search.validate(axes)
   _check_report(name, report)
 
   def decorator(get_config):
     _add(Experiment(name, get_config, description, reference, axes,
-                    dict(published or {}), report))
+                    dict(published or {}), report, target))
     return get_config
 
   return decorator
@@ -168,3 +202,8 @@ def get(name: str) -> Experiment:
 
 def names() -> list[str]:
   return sorted(_REGISTRY)
+
+
+def workloads() -> list[str]:
+  """The experiments with a validation target (benchmark workloads)."""
+  return sorted(n for n, e in _REGISTRY.items() if e.target is not None)

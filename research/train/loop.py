@@ -421,6 +421,8 @@ def _train_members(members: Sequence[Member], parallel: Parallel,
   def elapsed() -> float:
     return time.perf_counter() - started
 
+  epochs_s = 0.0  # in the compiled epochs alone: no evaluation, no saving
+
   progress = ProgressBar(
       cfg.num_epochs * batches, initial_step=min(m.step for m in members),
       enabled=config.tracking.progress and primary,
@@ -429,12 +431,14 @@ def _train_members(members: Sequence[Member], parallel: Parallel,
     try:
       while any(m.running for m in members):
         training = [m for m in members if m.running]
+        epoch_started = time.perf_counter()
         (state, _, _), step_metrics = train_epoch(
             (state, active(), limits()), x_train, y_train)
         fetched.clear()
         # Reading the losses waits for the epoch: nothing runs ahead of its
         # divergence check (and sharded CPU loops need the wait anyway).
         step_metrics = per_member(parallel.local(step_metrics))
+        epochs_s += time.perf_counter() - epoch_started
         for m in training:
           of_m = member(step_metrics, m.index)
           if m.first_loss is None:
@@ -524,6 +528,9 @@ def _train_members(members: Sequence[Member], parallel: Parallel,
         'wall_time_s': m.elapsed_before + wall_s, 'compile_time_s': compile_s,
         # A population's members trained at the same time: each its own rate.
         'steps_per_second': trained / train_s if trained else None,
+        # The compiled epochs' time per step, of the whole population: what
+        # the optimizer and model cost, without evaluation, logging, saving.
+        'epoch_time_per_step_s': epochs_s / trained if trained else None,
         'examples_per_second': (trained * parts.examples_per_step / train_s
                                 if trained else None),
         'data': parts.data_summary,
