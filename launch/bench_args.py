@@ -5,6 +5,8 @@ itself is launch/bench_optimizers.py, its table launch/bench_report.py."""
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import pathlib
 import sys
 
@@ -42,6 +44,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
   p.add_argument('--optimizers', metavar='O1,O2',
                  help='default: every registered optimizer with a search space '
                  f'(--quick: {",".join(defaults.HEADLINE)})')
+  p.add_argument('--import', dest='imports', action='append', default=[],
+                 metavar='MODULE',
+                 help='a module name or .py file that registers optimizers '
+                 '(research.optim.register with a tuning space); they join '
+                 'the default list, so they are scored beside the others')
   p.add_argument('--studies', type=int, metavar='N',
                  help=f'independent studies per optimizer (default {defaults.STUDIES})')
   p.add_argument('--trials', type=int, metavar='N',
@@ -66,8 +73,29 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
   return p
 
 
+def import_optimizers(modules: list[str]) -> list[str]:
+  """Imports each module (a name on sys.path, or a .py file); returns the
+  optimizers they registered."""
+  from research import optim  # pylint: disable=g-import-not-at-top  (JAX)
+  before = set(optim.names())
+  for module in modules:
+    path = pathlib.Path(module)
+    if module.endswith('.py'):
+      if not path.is_file():
+        raise FileNotFoundError(f'--import {module}: no such file')
+      sys.path.insert(0, str(path.resolve().parent))  # its own imports
+      spec = importlib.util.spec_from_file_location(path.stem, path)
+      loaded = importlib.util.module_from_spec(spec)
+      sys.modules[path.stem] = loaded
+      spec.loader.exec_module(loaded)
+    else:
+      importlib.import_module(module)
+  return sorted(set(optim.names()) - before)
+
+
 def _plan(args) -> tuple[list[str], list[str], int, int]:
   from research import optim  # pylint: disable=g-import-not-at-top  (JAX)
+  added = import_optimizers(args.imports)
   quick = defaults.QUICK if args.quick else {}
   workloads = (_names(args.workloads) or list(quick.get('workloads', ()))
                or load_registry().workloads())
@@ -75,7 +103,7 @@ def _plan(args) -> tuple[list[str], list[str], int, int]:
     optimizers = ['nadamw']
   else:
     optimizers = _names(args.optimizers) or (
-        list(defaults.HEADLINE) if args.quick else
+        [*defaults.HEADLINE, *added] if args.quick else
         [n for n in optim.names()
          if optim.entry(n).tuning and optim.entry(n).vmaps])
   studies = args.studies or quick.get('studies', defaults.STUDIES)

@@ -102,3 +102,19 @@ def test_the_optimizer_matrix_picks_the_example_up(example_dir):
   assert result.returncode == 0, result.stdout + result.stderr
   passed = re.search(r'(\d+) passed', result.stdout)
   assert passed and int(passed.group(1)) >= 7, result.stdout
+
+
+@pytest.mark.slow
+def test_the_example_is_scored_beside_the_others(example_dir, tmp_path):
+  results = tmp_path / 'results'
+  result = subprocess.run(
+      [sys.executable, '-m', 'launch.cli', 'bench-optimizers', '--import',
+       'my_optimizers.py', '--optimizers', 'adamax,adam', '--workloads',
+       'bench_mnist1d_mlp', '--studies', '1', '--trials', '2', '--set',
+       'train.num_epochs=2', '--output-dir', str(tmp_path / 'runs'),
+       '--results-dir', str(results), '--wandb', 'disabled', '--quiet'],
+      cwd=example_dir, env=_env(REPO), capture_output=True, text=True,
+      timeout=240, check=False)
+  assert result.returncode == 0, result.stdout + result.stderr
+  table = (results / 'optimizer_benchmark.md').read_text()
+  assert '| adamax |' in table and '| adam |' in table

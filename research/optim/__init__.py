@@ -9,7 +9,8 @@ optimizer is one file with one `register` call and nothing else.
 import importlib
 import pkgutil
 
-from research.optim.registry import OptimizerEntry, entry, get, names, register
+from research.optim.registry import (OptimizerEntry, entry, get, learning_rates,
+                                     names, register)
 # The optimizers, each registering itself.
 from research.optim.adadelta import ScaleByAdadeltaState, adadelta, scale_by_adadelta
 from research.optim.adagrad import ScaleByAdagradState, adagrad, scale_by_adagrad
@@ -42,8 +43,8 @@ from research.optim.weight_decay import decoupled_weight_decay
 
 __all__ = [
     # The registry and building a run's optimizer.
-    'OptimizerEntry', 'build_optimizer', 'entry', 'get', 'names', 'optimizer_for',
-    'register', 'validate_optimizer_config',
+    'OptimizerEntry', 'build_optimizer', 'entry', 'get', 'learning_rates', 'names',
+    'optimizer_for', 'register', 'validate_optimizer_config',
     # The optimizers and their transforms.
     'LbfgsState', 'ProdigyState', 'SamState', 'ScaleByAdadeltaState',
     'ScaleByAdagradState', 'ScaleByAdamState', 'ScaleByHeavyBallState',
