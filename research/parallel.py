@@ -38,6 +38,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from research import cpu_lapack
 from research.config import PARALLEL_MODES
 from research.errors import ConfigError
 
@@ -68,6 +69,8 @@ class Parallel:
       raise ConfigError(
           f'parallel.data_parallel: {self.data_parallel} devices per member '
           f'do not divide the {len(self.devices)} devices')
+    if len(self.devices) > 1 and self.devices[0].platform == 'cpu':
+      cpu_lapack.single_threaded_lapack()  # several devices' threads call it
 
   @classmethod
   def from_config(cls, config, mode: str | None = None) -> 'Parallel':

@@ -185,6 +185,41 @@ def check_population(workdir: str) -> dict:
   return out
 
 
+def check_soap_population(workdir: str) -> dict:
+  """SOAP (eigh and QR: LAPACK custom calls) as a 2-member population on 8
+  devices (padded to 8), 1 epoch of the quickstart, against its 2 runs alone;
+  the seconds each took (compile included)."""
+  import time  # pylint: disable=g-import-not-at-top
+  from research.train.population import train_population  # pylint: disable=g-import-not-at-top
+  from research.train.restore import load_trained  # pylint: disable=g-import-not-at-top
+  workdir = pathlib.Path(workdir)
+
+  def config(seed, name):
+    # The quickstart's own widths: OpenBLAS runs LAPACK on 100-row matrices
+    # multithreaded (on 32-row ones not, and nothing stalled).
+    return tiny_config('model.hidden=(100, 100)', 'optimizer.name=soap',
+                       'optimizer.learning_rate=0.003',
+                       'train.num_epochs=1', f'seed={seed}',
+                       f'tracking.output_dir={workdir / name}')
+
+  start = time.perf_counter()
+  members = train_population([config(0, 'population'), config(1, 'population')])
+  seconds = {'population': time.perf_counter() - start}
+  start = time.perf_counter()
+  alone = [run(config(0, 'alone')), run(config(1, 'alone'))]
+  seconds['alone'] = time.perf_counter() - start
+  return {
+      'seconds': seconds, 'parallel': members[0]['parallel'],
+      'population': members[0]['population'],
+      'statuses': sorted({s['status'] for s in members}),
+      'final': [{key: (a['final'][key], b['final'][key]) for key in a['final']}
+                for a, b in zip(members, alone)],
+      'params': max(_max_difference(load_trained(a['run_dir']).state.params,
+                                    load_trained(b['run_dir']).state.params)
+                    for a, b in zip(members, alone)),
+  }
+
+
 def check_stable(modes: str, data_dir: str, workdir: str, runs: int = 5) -> dict:
   """`runs` consecutive runs of mnist_mlp with BatchNorm under each of
   `modes` ('pmap,sharded') on 8 devices, each a fresh run directory (the
@@ -214,6 +249,8 @@ if __name__ == '__main__':
     workdir = pathlib.Path(sys.argv[2])
     out = {'steps': check_steps(), 'loop': check_loop(workdir / 'loop'),
            'population': check_population(workdir / 'population')}
+  elif check == 'soap':
+    out = check_soap_population(sys.argv[2])
   elif check == 'stable':
     out = check_stable(*sys.argv[2:5])
   else:

@@ -7,6 +7,7 @@ right factors swap sizes), with random float32 gradients; every step's update
 is compared. Tolerances are on updates of order lr = 0.1.
 """
 
+import dataclasses
 import functools
 
 import jax
@@ -153,9 +154,10 @@ def _refresh_numpy(matrix, basis, nu, axis):
 
 
 def _soap_numpy(g_seq, b1=0.95, b2=0.95, eps=1e-8, frequency=10,
-                first_bases=None):
+                first_bases=None, rotate=(True, True)):
   """SOAP on one matrix. The first step's update is zero and only starts L, R
-  and the bases: by eigh here, or `first_bases` (see the test)."""
+  and the bases: by eigh here, or `first_bases` (see the test). A side not
+  in `rotate` keeps the identity (one-sided SOAP)."""
   rows, cols = g_seq.shape[1:]
   m, v = np.zeros((rows, cols)), np.zeros((rows, cols))
   left, right = np.zeros((rows, rows)), np.zeros((cols, cols))
@@ -173,8 +175,10 @@ def _soap_numpy(g_seq, b1=0.95, b2=0.95, eps=1e-8, frequency=10,
     left = b2 * left + (1 - b2) * g @ g.T
     right = b2 * right + (1 - b2) * g.T @ g
     if t % frequency == 0:
-      q_left, v = _refresh_numpy(left, q_left, v, 0)
-      q_right, v = _refresh_numpy(right, q_right, v, 1)
+      if rotate[0]:
+        q_left, v = _refresh_numpy(left, q_left, v, 0)
+      if rotate[1]:
+        q_right, v = _refresh_numpy(right, q_right, v, 1)
   return np.stack(out)
 
 
@@ -352,11 +356,40 @@ def test_soap_matrices_refuses_vectors():
     scale_by_soap_matrices().init(_params())
 
 
-def test_soap_is_refused_as_a_population_before_anything_runs(tmp_path):
-  # Its vmapped step stalls (see its registration): a clear error, not a hang.
+def test_an_optimizer_that_cannot_vmap_is_refused_as_a_population(tmp_path, monkeypatch):
+  # SOAP vmaps now (tests/test_parallel.py trains it as a population on 8
+  # devices); the registry's `vmaps` field still guards any that does not.
+  assert [n for n in optim_names() if not entry(n).vmaps] == []
+  from research.train import population  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(population.optim, 'entry',
+                      lambda n: dataclasses.replace(entry(n), vmaps=n != 'soap'))
   with pytest.raises(ConfigError, match=r"^optimizer.name: 'soap' cannot train "
                      'as a vmapped population'):
     train_population([tiny_config('optimizer.name=soap',
                                   f'tracking.output_dir={tmp_path}')])
   assert not any(tmp_path.iterdir())
-  assert [n for n in optim_names() if not entry(n).vmaps] == ['soap']
+
+
+def test_one_sided_soap_keeps_the_identity_on_sides_over_max_precond_dim():
+  # max_precond_dim 8: 'tall' (16 x 8) is rotated on the right only, 'wide'
+  # (8 x 16) on the left only; 0: neither, which is Adam.
+  grads = _grads(SOAP_STEPS)
+  g64 = {k: np.asarray(v, np.float64) for k, v in grads.items()}
+  ours, states = _run(soap(LR, max_precond_dim=8), grads, SOAP_STEPS)
+  first = _soap_inner(states[0])
+  assert first.q_left['tall'] is None and first.left['tall'] is None
+  assert first.q_right['wide'] is None and first.right['wide'] is None
+  expected = {'vector': _adam_numpy(g64['vector'], 0.95, 0.95, 1e-8)}
+  for name, rotate in (('tall', (False, True)), ('wide', (True, False))):
+    bases = tuple(np.eye(n) if q[name] is None else np.asarray(q[name], np.float64)
+                  for q, n in ((first.q_left, SHAPES[name][0]),
+                               (first.q_right, SHAPES[name][1])))
+    expected[name] = _soap_numpy(g64[name], first_bases=bases, rotate=rotate)
+  _assert_close(ours, expected, **SOAP_NUMPY)
+  # Neither side: Adam from the second step on (the first only counts).
+  adam_like, _ = _run(soap(LR, max_precond_dim=0), grads, SOAP_STEPS)
+  for name in ('tall', 'wide'):
+    np.testing.assert_allclose(adam_like[name][0], 0.0)
+    np.testing.assert_allclose(
+        adam_like[name][1:], _adam_numpy(g64[name][1:], 0.95, 0.95, 1e-8),
+        **SOAP_NUMPY)

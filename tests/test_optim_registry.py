@@ -136,7 +136,8 @@ def test_every_optimizer_declares_a_tuning_space_a_population_can_train(name):
   if entry.line_search:  # its learning rate is its first trial step
     assert entry.tuning == {}
     return
-  assert entry.tuning and set(search.config_keys(entry.tuning)) <= set(registry.TUNABLE)
+  varied = {k: axis for k, axis in entry.tuning.items() if not registry.is_fixed(axis)}
+  assert varied and set(search.config_keys(varied)) <= set(registry.TUNABLE)
   for point in search.halton(entry.tuning, 4, seed=0):
     config = resolve(config_lib.merge(tiny_config(f'optimizer.name={name}'), point))
     lr = entry.tuning['optimizer.learning_rate']
@@ -148,6 +149,11 @@ def test_tunable_keys_are_trained_as_data():
   with pytest.raises(TypeError, match=r"tuning over \['optimizer.hparams.b1'\]"):
     optim.register('bad', lambda learning_rate, b1=0.9: None,
                    tuning={'optimizer.hparams.b1': search.Discrete((0.9, 0.95))})
+  # Any key may be fixed to one value for every trial.
+  optim.register('fixed', lambda learning_rate, b1=0.9: None,
+                 tuning={'optimizer.hparams.b1': search.Discrete((0.95,)),
+                         **optim.learning_rates(1e-3, 1e-1)})
+  optim.registry.REGISTRY.pop('fixed')
   with pytest.raises(ConfigError, match='optimizer.learning_rate'):
     optim.register('bad', lambda learning_rate: None,
                    tuning={'optimizer.learning_rate': search.LogUniform(1.0, 0.1)})

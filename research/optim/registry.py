@@ -73,8 +73,9 @@ class OptimizerEntry:
   evaluates_average: bool = False
   # Its tuning search space, {config key: search axis}, over the keys a
   # population trains as data (TUNABLE), so a whole tuning study is one
-  # vmapped program; empty: not tuned (a line search's rate is its first
-  # trial step).
+  # vmapped program, and any key fixed to one value (Discrete((v,))) for
+  # every trial; empty: not tuned (a line search's rate is its first trial
+  # step).
   tuning: Mapping[str, search.Axis] = dataclasses.field(default_factory=dict)
   # False: it cannot train in a vmapped population yet (why, in `summary`'s
   # module); research.train.population refuses it before anything runs.
@@ -127,7 +128,8 @@ def register(name: str, factory: Callable[..., optax.GradientTransformation],
 
   `ranges` ({hyperparameter: '[0, 1)'}) are checked when a config is
   resolved. `tuning` is its search space for a tuning study, e.g.
-  {'optimizer.learning_rate': LogUniform(1e-5, 1e-1)}, over TUNABLE keys.
+  {'optimizer.learning_rate': LogUniform(1e-5, 1e-1)}, over TUNABLE keys
+  (other keys only fixed to one value: Discrete((value,))).
   Returns the factory, so it also works as a decorator's body.
   """
   params = inspect.signature(factory).parameters
@@ -140,10 +142,13 @@ def register(name: str, factory: Callable[..., optax.GradientTransformation],
     raise TypeError(f'optimizer {name!r}: {required} need defaults (a config '
                     'gives only the hyperparameters it changes)')
   tuning = dict(tuning or {})
-  untunable = sorted(set(search.config_keys(tuning)) - set(TUNABLE))
+  untunable = sorted(
+      key for key, axis in tuning.items() if not is_fixed(axis)
+      for key in search.config_keys({key: axis}) if key not in TUNABLE)
   if untunable:
     raise TypeError(f'optimizer {name!r}: tuning over {untunable}; a tuning '
-                    f'study trains as one population over {TUNABLE} only')
+                    f'study trains as one population over {TUNABLE} only '
+                    '(any other key may be fixed: Discrete((value,)))')
   search.validate(tuning)
   entry = OptimizerEntry(
       name, factory, summary, needs_value_fn=needs_value_fn,
@@ -162,6 +167,11 @@ def register(name: str, factory: Callable[..., optax.GradientTransformation],
                      f'({existing.factory.__module__}.{existing.factory.__qualname__})')
   REGISTRY[name] = entry
   return factory
+
+
+def is_fixed(axis: search.Axis) -> bool:
+  """A one-value axis: a setting every trial of a study shares."""
+  return isinstance(axis, search.Discrete) and len(axis.values) == 1
 
 
 def learning_rates(low: float, high: float) -> dict[str, search.Axis]:
