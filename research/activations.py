@@ -1,5 +1,6 @@
 """Activation functions of the lectures, looked up by name."""
 
+import functools
 from collections.abc import Callable
 
 import jax
@@ -20,9 +21,12 @@ def binary_step(x: jax.Array) -> jax.Array:
   return jnp.where(x > 0, jnp.ones_like(x), jnp.zeros_like(x))
 
 
-def leaky_relu(x: jax.Array) -> jax.Array:
-  """ReLU with negative slope 0.01."""
-  return jax.nn.leaky_relu(x, negative_slope=0.01)
+LEAKY_SLOPE = 0.01  # the default; the lecture's slides use 0.1
+
+
+def leaky_relu(x: jax.Array, negative_slope: float = LEAKY_SLOPE) -> jax.Array:
+  """max(x, slope x) for a slope in [0, 1): x, or slope * x below zero."""
+  return jnp.where(x >= 0, x, negative_slope * x)
 
 
 def elu(x: jax.Array) -> jax.Array:
@@ -44,11 +48,15 @@ _ACTIVATIONS: dict[str, Activation] = {
 NAMES: tuple[str, ...] = tuple(sorted(_ACTIVATIONS))
 
 
-def get(name: str) -> Activation:
-  """Returns the activation called `name` (config key `model.activation`)."""
+def get(name: str, leaky_slope: float = LEAKY_SLOPE) -> Activation:
+  """Returns the activation called `name` (config key `model.activation`);
+  leaky ReLU's negative slope is `leaky_slope` (`model.leaky_slope`)."""
   try:
-    return _ACTIVATIONS[name]
+    activation = _ACTIVATIONS[name]
   except (KeyError, TypeError):
     raise ConfigError(
         f'model.activation: unknown activation {name!r}; '
         f'known: {", ".join(NAMES)}') from None
+  if name == 'leaky_relu' and leaky_slope != LEAKY_SLOPE:
+    return functools.partial(leaky_relu, negative_slope=leaky_slope)
+  return activation

@@ -75,6 +75,7 @@ class MLP(nn.Module):
   num_classes: int
   hidden: Sequence[int] = (100,)
   activation: str = 'relu'
+  leaky_slope: float = activations.LEAKY_SLOPE  # leaky ReLU's, below zero
   # Not `init`: that name is nn.Module.init, which callers need.
   initializer: str = 'lecun_normal'
   init_std: float | None = None
@@ -134,7 +135,7 @@ class MLP(nn.Module):
       dropconnect_rate = self.dropconnect_rate
     if stochastic_depth_rate is None:
       stochastic_depth_rate = self.stochastic_depth_rate
-    act = activations.get(self.activation)
+    act = activations.get(self.activation, self.leaky_slope)
     pieces = self.maxout_pieces
 
     dtype = jnp.dtype(self.compute_dtype)
@@ -166,7 +167,8 @@ class MLP(nn.Module):
     output = nn.Dense(self.num_classes, kernel_init=kernel_init,
                       bias_init=bias_init, dtype=dtype,
                       name=f'Dense_{len(self.hidden)}')
-    return output(h).astype(jnp.float32)
+    # float32 logits from bfloat16 layers; float64 stays (gradient checks).
+    return output(h).astype(jnp.promote_types(dtype, jnp.float32))
 
   def _batchnorm(self, x: jax.Array, train: bool, i: int) -> jax.Array:
     return nn.BatchNorm(
@@ -199,6 +201,9 @@ def validate_model_config(model_config: ml_collections.ConfigDict) -> None:
     raise ConfigError(
         f'model.hidden: {hidden!r} must be a tuple of positive ints')
   activations.get(_get(model_config, 'activation'))
+  slope = _get(model_config, 'leaky_slope')
+  if not _is_real(slope) or not 0 <= slope < 1:
+    raise ConfigError(f'model.leaky_slope: {slope!r} is outside [0, 1)')
   init = _get(model_config, 'init')
   init_std = _get(model_config, 'init_std')
   if not _is_real(init_std) or init_std < 0:
@@ -242,6 +247,7 @@ def build_model(model_config: ml_collections.ConfigDict,
       num_classes=num_classes,
       hidden=tuple(int(w) for w in model_config.hidden),
       activation=model_config.activation,
+      leaky_slope=float(_get(model_config, 'leaky_slope')),
       initializer=model_config.init,
       init_std=float(model_config.init_std) or None,
       batchnorm=model_config.batchnorm,

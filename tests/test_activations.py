@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from research import activations
+from research.config import base_config
+from research.models import build_model, validate_model_config
 from research.errors import ConfigError
 
 _X = np.random.default_rng(0).normal(0.0, 3.0, size=(1000,)).astype(np.float32)
@@ -58,3 +60,24 @@ def test_unknown_name_lists_known():
     activations.get('relux')
   assert "'relux'" in str(e.value)
   assert ', '.join(activations.NAMES) in str(e.value)
+
+
+def test_leaky_slope_is_a_parameter():
+  # The lecture's slope 0.1: the formula, its gradient below zero, and the
+  # model section's key (validated, reaching the MLP).
+  slope = 0.1
+  got = activations.get('leaky_relu', slope)(jnp.asarray(_X))
+  np.testing.assert_allclose(got, np.where(_X > 0, _X, slope * _X), rtol=1e-6)
+  grad = jax.vmap(jax.grad(activations.get('leaky_relu', slope)))(jnp.asarray(_X))
+  np.testing.assert_allclose(grad, np.where(_X >= 0, 1.0, slope))
+  assert activations.get('relu', slope) is jax.nn.relu  # others ignore it
+
+
+def test_leaky_slope_in_the_model_config():
+  c = base_config().model
+  c.activation, c.leaky_slope = 'leaky_relu', 0.1
+  assert build_model(c, 10).leaky_slope == 0.1
+  for bad in (-0.1, 1.0):
+    c.leaky_slope = bad
+    with pytest.raises(ConfigError, match='model.leaky_slope'):
+      validate_model_config(c)

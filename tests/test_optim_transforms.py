@@ -52,6 +52,14 @@ SAME_AS_OPTAX = {
     'rmsprop_large_eps': (lambda lr: optim.rmsprop(lr, decay=0.99, eps=0.1),
                           lambda lr: optax.rmsprop(lr, decay=0.99, eps=0.1,
                                                    eps_in_sqrt=False)),
+    # With eps_in_sqrt (the slides' form), both agree with Optax at eps > 0.
+    'adagrad_eps_in_sqrt': (
+        lambda lr: optim.adagrad(lr, eps=1e-2, initial_accumulator=0.1,
+                                 eps_in_sqrt=True),
+        lambda lr: optax.adagrad(lr, initial_accumulator_value=0.1, eps=1e-2)),
+    'rmsprop_eps_in_sqrt': (
+        lambda lr: optim.rmsprop(lr, decay=0.9, eps=1e-2, eps_in_sqrt=True),
+        lambda lr: optax.rmsprop(lr, decay=0.9, eps=1e-2, eps_in_sqrt=True)),
     'adadelta': (lambda lr: optim.adadelta(lr, decay=0.95, eps=1e-6),
                  lambda lr: optax.adadelta(lr, rho=0.95, eps=1e-6)),
     'adadelta_0.9_1e-3': (lambda lr: optim.adadelta(lr, decay=0.9, eps=1e-3),
@@ -175,6 +183,23 @@ def test_rmsprop_matches_its_formula(lr_name):
   lr = LEARNING_RATES[lr_name]
   grads = grads_of()
   _, ours, _ = run_steps(optim.rmsprop(lr, decay=decay, eps=eps), grads)
+  assert_trees_close(ours, numpy_run(step, grads, lr, _zeros), **LOOSE)
+
+
+@pytest.mark.parametrize('name', ['adagrad', 'rmsprop'])
+def test_eps_in_sqrt_matches_the_slides_formula(name):
+  # u = g / sqrt(acc + eps): a large eps so it matters, G_0 = 0.
+  eps, decay, lr = 0.5, 0.9, 0.1
+
+  def step(p, g, acc, lr, t):
+    del t
+    acc = acc + g * g if name == 'adagrad' else decay * acc + (1 - decay) * g * g
+    return p - lr * g / np.sqrt(acc + eps), acc
+
+  tx = (optim.adagrad(lr, eps=eps, eps_in_sqrt=True) if name == 'adagrad'
+        else optim.rmsprop(lr, decay=decay, eps=eps, eps_in_sqrt=True))
+  grads = grads_of()
+  _, ours, _ = run_steps(tx, grads)
   assert_trees_close(ours, numpy_run(step, grads, lr, _zeros), **LOOSE)
 
 

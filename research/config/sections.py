@@ -34,6 +34,7 @@ def model_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.hidden = (100,)
   c.activation = 'relu'
+  c.leaky_slope = 0.01  # leaky_relu's slope below zero (the lecture: 0.1)
   c.init = 'lecun_normal'
   c.init_std = 0.0  # 0 -> the initializer's own default
   c.batchnorm = 'none'  # none | before | after the activation

@@ -35,6 +35,7 @@ from research.optim.soap import ScaleBySoapState, scale_by_soap, soap
 from research.optim.build import (build_optimizer, optimizer_for,
                                   validate_optimizer_config)
 from research.optim.averaging import ParameterEmaState, ema_params, parameter_ema
+from research.optim.clipping import clip_by_global_norm, global_norm
 from research.optim.constraints import max_norm, project_max_norm
 from research.optim.evaluation import evaluation_params
 from research.optim.masks import weights_mask
@@ -55,8 +56,9 @@ __all__ = [
     'scale_by_heavy_ball', 'scale_by_lion', 'scale_by_muon', 'scale_by_nadam',
     'scale_by_rms', 'scale_by_soap', 'schedule_free', 'schedule_free_adamw',
     'schedule_free_eval_params', 'schedule_free_sgd', 'sgd', 'sharpness_aware', 'soap',
-    # Around them: schedules, decay, constraints, averages.
-    'ParameterEmaState', 'build_schedule', 'decoupled_weight_decay', 'ema_params',
+    # Around them: clipping, schedules, decay, constraints, averages.
+    'ParameterEmaState', 'build_schedule', 'clip_by_global_norm', 'decoupled_weight_decay',
+    'ema_params', 'global_norm',
     'evaluation_params', 'max_norm', 'parameter_ema', 'project_max_norm',
     'scaled_learning_rate', 'weights_mask',
 ]

@@ -14,22 +14,24 @@ class ScaleByAdagradState(NamedTuple):
 
 
 def scale_by_adagrad(eps: jax.typing.ArrayLike = 1e-8,
-                     initial_accumulator: jax.typing.ArrayLike = 0.0
-                    ) -> optax.GradientTransformation:
+                     initial_accumulator: jax.typing.ArrayLike = 0.0,
+                     eps_in_sqrt: bool = False) -> optax.GradientTransformation:
   r"""Divides each coordinate by the root of its summed squared gradients.
 
   .. math::
     G_t = G_{t-1} + g_t^2, \qquad u_t = g_t / (\sqrt{G_t} + \epsilon),
     \qquad G_0 = \text{initial\_accumulator}
 
-  `eps` is outside the root, as in the course and in PyTorch. (Optax's
-  `scale_by_rss` puts it inside, :math:`g / \sqrt{G + \epsilon}`, and starts
-  from :math:`G_0 = 0.1`.)
+  `eps` is outside the root, as in PyTorch; with `eps_in_sqrt` it is inside,
+  :math:`u_t = g_t / \sqrt{G_t + \epsilon}`, as the lecture's slides write
+  it and Optax's `scale_by_rss` computes it (Optax starts from
+  :math:`G_0 = 0.1`).
 
   Args:
     eps: added to the root, so a coordinate that has seen only tiny gradients
       does not take a huge step.
     initial_accumulator: :math:`G_0`, >= 0.
+    eps_in_sqrt: put `eps` inside the root (the slides' form).
 
   Returns:
     A transform whose output is to be scaled by the learning rate.
@@ -43,8 +45,9 @@ def scale_by_adagrad(eps: jax.typing.ArrayLike = 1e-8,
     del params
     sum_of_squares = jax.tree.map(
         lambda g, s: (s + g * g).astype(s.dtype), updates, state.sum_of_squares)
-    updates = jax.tree.map(lambda g, s: g / (jnp.sqrt(s) + eps),
-                           updates, sum_of_squares)
+    updates = jax.tree.map(
+        lambda g, s: g / (jnp.sqrt(s + eps) if eps_in_sqrt else jnp.sqrt(s) + eps),
+        updates, sum_of_squares)
     return updates, ScaleByAdagradState(sum_of_squares=sum_of_squares)
 
   return optax.GradientTransformation(init_fn, update_fn)
@@ -52,16 +55,16 @@ def scale_by_adagrad(eps: jax.typing.ArrayLike = 1e-8,
 
 def adagrad(learning_rate: optax.ScalarOrSchedule,
             eps: jax.typing.ArrayLike = 1e-8,
-            initial_accumulator: jax.typing.ArrayLike = 0.0
-           ) -> optax.GradientTransformationExtraArgs:
-  r"""AdaGrad, with eps outside the root.
+            initial_accumulator: jax.typing.ArrayLike = 0.0,
+            eps_in_sqrt: bool = False) -> optax.GradientTransformationExtraArgs:
+  r"""AdaGrad, with eps outside the root (inside with `eps_in_sqrt`).
 
   .. math::
     G \leftarrow G + g^2, \qquad p \leftarrow p - \eta_t g / (\sqrt{G} + \epsilon)
 
   See `scale_by_adagrad`.
   """
-  return optax.chain(scale_by_adagrad(eps, initial_accumulator),
+  return optax.chain(scale_by_adagrad(eps, initial_accumulator, eps_in_sqrt),
                      optax.scale_by_learning_rate(learning_rate))
 
 

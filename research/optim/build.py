@@ -15,6 +15,7 @@ import optax
 from research.errors import ConfigError
 from research.optim import registry
 from research.optim.averaging import parameter_ema
+from research.optim.clipping import clip_by_global_norm
 from research.optim.constraints import max_norm
 from research.optim.masks import weights_mask
 from research.optim.schedules import (build_schedule, scaled_learning_rate,
@@ -121,7 +122,7 @@ def build_optimizer(config: ml_collections.ConfigDict, *,
   weight_decay = hparams.get('weight_decay', opt.weight_decay)
   parts = []
   if opt.grad_clip_norm:
-    parts.append(optax.clip_by_global_norm(opt.grad_clip_norm))
+    parts.append(clip_by_global_norm(opt.grad_clip_norm))
   parts.append(registry.get(opt.name, schedule, **opt.hparams.to_dict()))
   if opt.weight_decay:
     parts.append(decoupled_weight_decay(weight_decay, schedule,

@@ -14,20 +14,24 @@ class ScaleByRmsState(NamedTuple):
 
 
 def scale_by_rms(decay: jax.typing.ArrayLike = 0.9,
-                 eps: jax.typing.ArrayLike = 1e-8) -> optax.GradientTransformation:
+                 eps: jax.typing.ArrayLike = 1e-8,
+                 eps_in_sqrt: bool = False) -> optax.GradientTransformation:
   r"""Divides each coordinate by the root of a moving average of its squares.
 
   .. math::
     \nu_t = \rho \nu_{t-1} + (1 - \rho) g_t^2, \qquad
     u_t = g_t / (\sqrt{\nu_t} + \epsilon), \qquad \nu_0 = 0
 
-  `eps` is outside the root, as in Hinton's slides, Keras and PyTorch; it is
-  `optax.scale_by_rms(..., eps_in_sqrt=False)`. There is no bias correction:
+  `eps` is outside the root, as in Keras and PyTorch: it is
+  `optax.scale_by_rms(..., eps_in_sqrt=False)`. With `eps_in_sqrt` it is
+  inside, :math:`u_t = g_t / \sqrt{\nu_t + \epsilon}`, the lecture slides'
+  form and Optax's default. There is no bias correction:
   early steps are larger than lr (by up to :math:`1/\sqrt{1 - \rho}`).
 
   Args:
     decay: :math:`\rho`, the decay of the moving average.
-    eps: added to the root.
+    eps: added to the root (or under it, with `eps_in_sqrt`).
+    eps_in_sqrt: put `eps` inside the root.
 
   Returns:
     A transform whose output is to be scaled by the learning rate.
@@ -41,7 +45,9 @@ def scale_by_rms(decay: jax.typing.ArrayLike = 0.9,
     nu = jax.tree.map(
         lambda g, n: (decay * n + (1 - decay) * g * g).astype(n.dtype),
         updates, state.nu)
-    updates = jax.tree.map(lambda g, n: g / (jnp.sqrt(n) + eps), updates, nu)
+    updates = jax.tree.map(
+        lambda g, n: g / (jnp.sqrt(n + eps) if eps_in_sqrt else jnp.sqrt(n) + eps),
+        updates, nu)
     return updates, ScaleByRmsState(nu=nu)
 
   return optax.GradientTransformation(init_fn, update_fn)
@@ -49,9 +55,9 @@ def scale_by_rms(decay: jax.typing.ArrayLike = 0.9,
 
 def rmsprop(learning_rate: optax.ScalarOrSchedule,
             decay: jax.typing.ArrayLike = 0.9,
-            eps: jax.typing.ArrayLike = 1e-8
-           ) -> optax.GradientTransformationExtraArgs:
-  r"""RMSProp, with eps outside the root.
+            eps: jax.typing.ArrayLike = 1e-8,
+            eps_in_sqrt: bool = False) -> optax.GradientTransformationExtraArgs:
+  r"""RMSProp, with eps outside the root (inside with `eps_in_sqrt`).
 
   .. math::
     E[g^2] \leftarrow \rho E[g^2] + (1-\rho) g^2, \qquad
@@ -59,7 +65,7 @@ def rmsprop(learning_rate: optax.ScalarOrSchedule,
 
   See `scale_by_rms`.
   """
-  return optax.chain(scale_by_rms(decay, eps),
+  return optax.chain(scale_by_rms(decay, eps, eps_in_sqrt),
                      optax.scale_by_learning_rate(learning_rate))
 
 
