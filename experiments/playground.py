@@ -84,20 +84,26 @@ def _fmt_settings(settings: dict) -> str:
 
 
 def _table(surface: playground.Surface, runs: list[Run]) -> list[str]:
+  tol = f'{playground.CONVERGED:g}'
   if surface.minimum is None:
     lines = ['| optimizer | learning rate | other settings | steps | final f '
-             '| left the window at step |', '|---|---|---|---|---|---|']
+             f'| left the window at step | within {tol} of the saddle point at step |',
+             '|---|---|---|---|---|---|---|']
   else:
     lines = ['| optimizer | learning rate | other settings | steps | final f '
-             '| distance to minimum |', '|---|---|---|---|---|---|']
+             f'| distance to minimum | within {tol} of the minimum at step |',
+             '|---|---|---|---|---|---|---|']
   for r in runs:
     steps = len(r.path) - 1
     if surface.minimum is None:
       last = 'never' if r.shown == len(r.path) else str(r.shown - 1)
+      reached = playground.steps_to(r.path[:r.shown], surface.saddle_point)
     else:
       last = f'{np.linalg.norm(r.path[-1] - np.asarray(surface.minimum)):.3g}'
+      reached = playground.steps_to(r.path, surface.minimum)
     lines.append(f'| {r.name} | {r.settings["learning_rate"]:g} | '
-                 f'{_fmt_settings(r.settings) or "-"} | {steps} | {r.values[-1]:.3g} | {last} |')
+                 f'{_fmt_settings(r.settings) or "-"} | {steps} | {r.values[-1]:.3g} | '
+                 f'{last} | {"never" if reached is None else reached} |')
   return lines
 
 

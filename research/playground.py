@@ -27,6 +27,7 @@ class Surface:
   xlim: tuple[float, float]
   ylim: tuple[float, float]
   num_steps: int  # default length of a trajectory on this surface
+  saddle_point: tuple[float, float] | None = None  # a stationary point, not a minimum
 
 
 # The quadratic's curvatures (Hessian eigenvalues) and the angle of its axes.
@@ -73,7 +74,7 @@ SURFACES: dict[str, Surface] = {
     # gradient descent first slides into the saddle and lingers there.
     'saddle': Surface(
         'saddle', saddle, start=(-3.0, 1e-3), minimum=None,
-        xlim=(-3.5, 3.5), ylim=(-1.0, 3.0), num_steps=100),
+        xlim=(-3.5, 3.5), ylim=(-1.0, 3.0), num_steps=100, saddle_point=(0.0, 0.0)),
     # The classic start (Rosenbrock 1960).
     'rosenbrock': Surface(
         'rosenbrock', rosenbrock, start=(-1.2, 1.0), minimum=(1.0, 1.0),
@@ -104,6 +105,16 @@ def trajectory(tx: optax.GradientTransformation, fn: Callable[[jax.Array], jax.A
     return jnp.concatenate([x0[None], xs])
 
   return run(x0)
+
+
+CONVERGED = 1e-6  # distance to a point at which a path has reached it
+
+
+def steps_to(path: np.ndarray, point: tuple[float, float],
+             tol: float = CONVERGED) -> int | None:
+  """The first step at which `path` is within `tol` of `point`; None if never."""
+  near = np.linalg.norm(np.asarray(path) - np.asarray(point), axis=1) < tol
+  return int(np.argmax(near)) if near.any() else None
 
 
 def values(fn: Callable[[jax.Array], jax.Array], path: jax.Array) -> jax.Array:
@@ -168,6 +179,10 @@ DEFAULT_SETTINGS: dict[str, dict[str, dict]] = {
         'adam': dict(learning_rate=0.5),
         'nadam': dict(learning_rate=0.5),
         'lbfgs': dict(learning_rate=1.0, memory_size=10),
+        # A quadratic: Newton's first step lands on the minimum; BFGS needs
+        # n + 1 = 3 line searches to learn H (exactly, with exact searches).
+        'bfgs': dict(learning_rate=1.0),
+        'newton': dict(learning_rate=1.0),
     },
     'saddle': {
         # Gradient descent slides into the saddle along x, while y grows only
@@ -185,6 +200,11 @@ DEFAULT_SETTINGS: dict[str, dict[str, dict]] = {
         'adam': dict(learning_rate=0.1),
         'nadam': dict(learning_rate=0.1),
         'lbfgs': dict(learning_rate=1.0, memory_size=10),
+        'bfgs': dict(learning_rate=1.0),
+        # The saddle is the stationary point of Newton's quadratic model (the
+        # surface itself): its first step lands on it and stays (Dauphin et
+        # al. 2014: saddles attract Newton's method).
+        'newton': dict(learning_rate=1.0),
     },
     'rosenbrock': {
         # The curvature across the valley is ~1000 at the minimum and ~1300 at
@@ -205,5 +225,8 @@ DEFAULT_SETTINGS: dict[str, dict[str, dict]] = {
         'adam': dict(learning_rate=0.02),
         'nadam': dict(learning_rate=0.02),
         'lbfgs': dict(learning_rate=1.0, memory_size=10),
+        'bfgs': dict(learning_rate=1.0),
+        # Pure Newton (no line search) from the classic start.
+        'newton': dict(learning_rate=1.0),
     },
 }

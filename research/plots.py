@@ -320,3 +320,19 @@ def performance_profiles(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarra
     ax.grid(True, alpha=0.3)
   axes[0][-1].legend(fontsize=7, loc='lower right', framealpha=0.85)
   _save(fig, path)
+
+
+def curves_against(curves: dict[str, tuple[np.ndarray, np.ndarray]],
+                   path: str | pathlib.Path, *, xlabel: str, ylabel: str,
+                   vlines: tuple[float, ...] = ()) -> None:
+  """One line per {name: (x, y)}, with dotted vertical lines at `vlines`."""
+  fig, ax = plt.subplots(figsize=FIGSIZE)
+  for i, (name, (x, y)) in enumerate(curves.items()):
+    ax.plot(x, y, color=style(i)['color'], linewidth=1.4, label=name)
+  for v in vlines:
+    ax.axvline(v, color='0.4', linestyle=':', linewidth=1.0)
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  ax.grid(True, alpha=0.3)
+  ax.legend(fontsize=8, loc='best', framealpha=0.85)
+  _save(fig, path)

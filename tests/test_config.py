@@ -142,7 +142,8 @@ def test_resolve_fills_the_optimizers_hyperparameters_from_its_factory():
   assert resolved.optimizer.hparams.to_dict() == {
       'b1': 0.9, 'b2': 0.999, 'eps': 1e-8, 'bias_correction': True}
   mnist = resolve(registry.get('mnist_mlp').config())  # rmsprop, Keras' eps
-  assert mnist.optimizer.hparams.to_dict() == {'decay': 0.9, 'eps': 1e-7}
+  assert mnist.optimizer.hparams.to_dict() == {'decay': 0.9, 'eps': 1e-7,
+                                               'eps_in_sqrt': False}
 
 
 @pytest.mark.parametrize('experiment', ['mnist_mlp', 'quickstart', 'dropout_mnist'])

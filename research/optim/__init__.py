@@ -22,6 +22,7 @@ from research.optim.lion import ScaleByLionState, lion, scale_by_lion
 from research.optim.momentum import (ScaleByHeavyBallState, momentum, nesterov,
                                      scale_by_heavy_ball)
 from research.optim.muon import ScaleByMuonState, muon, newton_schulz, scale_by_muon
+from research.optim.newton import BfgsState, NewtonState, bfgs, bfgs_update, newton
 from research.optim.prodigy import ProdigyState, prodigy
 from research.optim.rmsprop import ScaleByRmsState, rmsprop, scale_by_rms
 from research.optim.sam import SamState, sam, sharpness_aware
@@ -47,11 +48,13 @@ __all__ = [
     'OptimizerEntry', 'build_optimizer', 'entry', 'get', 'learning_rates', 'names',
     'optimizer_for', 'register', 'validate_optimizer_config',
     # The optimizers and their transforms.
-    'LbfgsState', 'ProdigyState', 'SamState', 'ScaleByAdadeltaState',
+    'BfgsState', 'LbfgsState', 'NewtonState', 'ProdigyState', 'SamState',
+    'ScaleByAdadeltaState',
     'ScaleByAdagradState', 'ScaleByAdamState', 'ScaleByHeavyBallState',
     'ScaleByLionState', 'ScaleByMuonState', 'ScaleByRmsState', 'ScaleBySoapState',
-    'ScheduleFreeState', 'adadelta', 'adagrad', 'adam', 'adamw', 'lbfgs', 'lion',
-    'momentum', 'muon', 'nadam', 'nadamw', 'nesterov', 'newton_schulz', 'prodigy',
+    'ScheduleFreeState', 'adadelta', 'adagrad', 'adam', 'adamw', 'bfgs', 'bfgs_update',
+    'lbfgs', 'lion', 'momentum', 'muon', 'nadam', 'nadamw', 'nesterov', 'newton',
+    'newton_schulz', 'prodigy',
     'rmsprop', 'sam', 'scale_by_adadelta', 'scale_by_adagrad', 'scale_by_adam',
     'scale_by_heavy_ball', 'scale_by_lion', 'scale_by_muon', 'scale_by_nadam',
     'scale_by_rms', 'scale_by_soap', 'schedule_free', 'schedule_free_adamw',
