@@ -87,6 +87,7 @@ class TrialResult:
   best: float | None  # the best value of the target metric it reached
   curve: tuple  # ((step, value), ...) of the target metric
   step_seconds: float | None  # its population's epoch time per member-step
+  population_seconds: float | None  # its population's wall time (shared)
 
 
 @dataclasses.dataclass
@@ -153,7 +154,7 @@ def trial_result(study: int, point: dict, record: dict, target: Target
   """What a trial's record and metrics say about reaching `target`."""
   if not record.get('run_dir'):
     return TrialResult(study, point, record.get('status', 'failed'),
-                       math.inf, None, (), None)
+                       math.inf, None, (), None, None)
   run = run_index.read_run(record['run_dir'])
   curve = tuple((r['step'], r[target.metric])
                 for r in run_index.read_curves(run) if target.metric in r)
@@ -165,7 +166,8 @@ def trial_result(study: int, point: dict, record: dict, target: Target
   per_step = summary.get('epoch_time_per_step_s')
   size = (summary.get('population') or {}).get('size', 1)
   step_seconds = per_step / size if per_step else None
-  return TrialResult(study, point, run.status, steps, best, curve, step_seconds)
+  return TrialResult(study, point, run.status, steps, best, curve, step_seconds,
+                     summary.get('wall_time_s'))
 
 
 def summarize(cell: Cell, budget: Budget) -> Cell:
@@ -204,6 +206,12 @@ class Benchmark:
     attr = {'time': 'median_time', 'steps': 'median_steps'}[key]
     return {o: {w: getattr(self.cells[w, o], attr) for w in self.workloads}
             for o in self.optimizers}
+
+  def training_seconds(self) -> float:
+    """What every study cost to train, wherever and whenever it trained:
+    the sum over cells of their population's wall time (its summaries')."""
+    return sum(max((t.population_seconds or 0.0 for t in cell.trials), default=0.0)
+               for cell in self.cells.values())
 
   def scores(self, key: str) -> dict[str, float]:
     ratios = scoring.performance_ratios(self.times(key))

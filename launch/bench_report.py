@@ -129,7 +129,10 @@ def markdown(bench: Benchmark, *, title: str, command: str, figure: str) -> str:
       f'{scoring.R_MAX:g}x of the fastest). Time is steps times the measured '
       "time per step of the optimizer's population on this machine (per "
       "member); the steps score leaves the optimizer's cost per step out. "
-      'See launch/bench_optimizers.py and experiments/optimizer_benchmark.py.')
+      'See launch/bench_optimizers.py and experiments/optimizer_benchmark.py. '
+      f'Training every study took {bench.training_seconds() / 60:.1f} min on the '
+      "machine below (the sum of the populations' wall times, compilation "
+      'included, from their summaries).')
   sections = [f'# {title}', intro, '## Scores',
               markdown_table(headers, rows, 'l' + 'r' * (len(headers) - 1)),
               f'![performance profiles]({figure})',
@@ -138,7 +141,7 @@ def markdown(bench: Benchmark, *, title: str, command: str, figure: str) -> str:
               calibration_section(bench),
               '## Provenance',
               provenance(command, bench.wall_time_s, bench.seeds,
-                         ' (trials found finished were not trained again)')]
+                         'trials found finished were not trained again')]
   return '\n\n'.join(s for s in sections if s) + '\n'
 
 

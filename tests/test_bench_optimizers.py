@@ -18,7 +18,8 @@ from research.registry import Target
 
 def _trial(study, steps, curve=(), cost=0.001, lr=1e-3):
   return TrialResult(study, {'optimizer.learning_rate': lr}, 'done', steps,
-                     max((v for _, v in curve), default=None), tuple(curve), cost)
+                     max((v for _, v in curve), default=None), tuple(curve), cost,
+                     10.0)
 
 
 def test_every_workload_has_a_target_and_a_budget():
@@ -144,6 +145,7 @@ def test_a_tiny_benchmark_end_to_end(tmp_path, capsys):
   assert (results / 'figures' / 'optimizer_benchmark' /
           'performance_profile.png').stat().st_size > 0
   assert '## Scores' in table and 'bench_mnist1d_mlp' in table
+  assert 'Training every study took' in table
   assert 'Seeds: 0, 1, 1000, 1001' in table
   out = capsys.readouterr().out
   assert 'sam' in out and 'adam' in out
