@@ -142,6 +142,12 @@ def test_every_optimizer_trains_from_mnist_mlp(name, mnist_dir, tmp_path):
   # (every optimizer resolves from three experiments above).
   shorter = [f'data.dir={mnist_dir.parent}', 'train.num_epochs=2',
              'model.hidden=(64,)', 'train.batching=fixed']
+  if 'max_params' in optim.entry(name).hparams:  # dense: small problems only
+    args = ['run', 'mnist_mlp', '--workdir', str(tmp_path)]
+    for item in [*shorter, *_optimizer_overrides(name)]:
+      args += ['--set', item]
+    assert main(args + QUIET) == 2  # refused with the parameter count
+    return
   written = _run('mnist_mlp', [*shorter, *_optimizer_overrides(name)], tmp_path)
   assert written['optimizer']['hparams'] == optim.entry(name).defaults or (
       name == 'rmsprop' and written['optimizer']['hparams']['eps'] == 1e-7)

@@ -8,6 +8,7 @@ import pytest
 from scipy import optimize
 
 from research import optim, playground
+from research.errors import ConfigError
 
 RNG = np.random.default_rng(0)
 _M = RNG.normal(size=(5, 5))
@@ -89,3 +90,10 @@ def test_newton_and_bfgs_refuse_a_call_without_value_fn():
   for tx in (optim.newton(), optim.bfgs()):
     with pytest.raises(ValueError, match='value_fn'):
       tx.update(x, tx.init(x), x)
+
+
+def test_a_network_is_refused_with_its_parameter_count():
+  params = {'w': jnp.zeros((784, 64)), 'b': jnp.zeros(64)}
+  for name in ('newton', 'bfgs'):
+    with pytest.raises(ConfigError, match=r'max_params.*50,240 parameters > max_params = 2,000'):
+      optim.get(name, 1.0).init(params)

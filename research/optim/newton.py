@@ -10,8 +10,22 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
+from research.errors import ConfigError
 from research.optim.linesearch import wolfe_linesearch
 from research.optim.registry import register
+
+# A dense n x n matrix beyond this many parameters is refused: 2,000 float32
+# parameters make a 16 MB matrix; a 784-64-10 MLP's 50,890 would make 10 GB.
+MAX_PARAMS = 2000
+
+
+def _count(name: str, flat: jax.Array, max_params: int) -> None:
+  if flat.size > max_params:
+    raise ConfigError(
+        f'optimizer.hparams.max_params: {name} keeps a dense n x n matrix and '
+        f'this model has n = {flat.size:,} parameters > max_params = '
+        f'{max_params:,}; it is for small problems (the playground, a '
+        'logistic regression): use lbfgs for networks')
 
 
 class NewtonState(NamedTuple):
@@ -22,8 +36,8 @@ def _rate(learning_rate, count):
   return learning_rate(count) if callable(learning_rate) else learning_rate
 
 
-def newton(learning_rate: float | optax.Schedule = 1.0,
-           damping: float = 0.0) -> optax.GradientTransformationExtraArgs:
+def newton(learning_rate: float | optax.Schedule = 1.0, damping: float = 0.0,
+           max_params: int = MAX_PARAMS) -> optax.GradientTransformationExtraArgs:
   r"""Newton's step: :math:`p \leftarrow p - \eta (H + \lambda I)^{-1} g`.
 
   :math:`H` is the dense Hessian of `value_fn` at `p` (`jax.hessian` of the
@@ -37,10 +51,11 @@ def newton(learning_rate: float | optax.Schedule = 1.0,
   Args:
     learning_rate: :math:`\eta`, a float or a schedule of the update count.
     damping: :math:`\lambda \ge 0`.
+    max_params: more parameters than this are refused (ConfigError) at init.
   """
 
   def init_fn(params):
-    del params
+    _count('newton', ravel_pytree(params)[0], max_params)
     return NewtonState(jnp.zeros([], jnp.int32))
 
   def update_fn(updates, state, params=None, *,
@@ -80,7 +95,8 @@ def bfgs_update(inverse_hessian: jax.Array, s: jax.Array, y: jax.Array) -> jax.A
 
 def bfgs(learning_rate: float | optax.Schedule = 1.0, *,
          max_linesearch_steps: int = 20, c1: float = 1e-4, c2: float = 0.9,
-         curvature_eps: float = 1e-10) -> optax.GradientTransformationExtraArgs:
+         curvature_eps: float = 1e-10,
+         max_params: int = MAX_PARAMS) -> optax.GradientTransformationExtraArgs:
   r"""BFGS with a dense inverse-Hessian approximation and L-BFGS's strong
   Wolfe line search: :math:`d = -H g`, :math:`p \leftarrow p + a d`.
 
@@ -95,12 +111,14 @@ def bfgs(learning_rate: float | optax.Schedule = 1.0, *,
   Args:
     learning_rate: the line search's first trial step.
     max_linesearch_steps, c1, c2, curvature_eps: as `lbfgs`'s.
+    max_params: more parameters than this are refused (ConfigError) at init.
   """
   if not 0 < c1 < c2 < 1:
     raise ValueError(f'need 0 < c1 < c2 < 1, got c1={c1}, c2={c2}')
 
   def init_fn(params):
     flat, _ = ravel_pytree(params)
+    _count('bfgs', flat, max_params)
     dtype = jnp.promote_types(flat.dtype, jnp.float32)
     return BfgsState(jnp.zeros([], jnp.int32), jnp.eye(flat.size, dtype=dtype),
                      jnp.zeros([], jnp.int32), jnp.zeros([], dtype),
@@ -150,10 +168,11 @@ register('newton', newton,
          summary="p -= lr (H + damping I)^-1 g, H the dense Hessian of value_fn "
          '(small problems only)',
          needs_value_fn=True, line_search=True,
-         ranges={'damping': '[0, inf)'})
+         ranges={'damping': '[0, inf)', 'max_params': '[1, inf)'})
 register('bfgs', bfgs,
          summary='dense inverse-Hessian BFGS, strong-Wolfe line search on '
          'value_fn (small problems only); lr = first trial step',
          needs_value_fn=True, line_search=True,
          ranges={'max_linesearch_steps': '[1, inf)', 'c1': '(0, 1)',
-                 'c2': '(0, 1)', 'curvature_eps': '(0, inf)'})
+                 'c2': '(0, 1)', 'curvature_eps': '(0, inf)',
+                 'max_params': '[1, inf)'})
