@@ -69,7 +69,7 @@ class Parallel:
       raise ConfigError(
           f'parallel.data_parallel: {self.data_parallel} devices per member '
           f'do not divide the {len(self.devices)} devices')
-    if len(self.devices) > 1 and self.devices[0].platform == 'cpu':
+    if len(self.devices) > 1 and getattr(self.devices[0], 'platform', None) == 'cpu':
       cpu_lapack.single_threaded_lapack()  # several devices' threads call it
 
   @classmethod
