@@ -26,6 +26,7 @@ from launch import bench_args
 from launch import failures
 from launch import recipe_args
 from launch import runs_cli
+from launch import select_cli
 from launch.registry import LaunchError, load_registry
 from research import config as config_lib
 from research.errors import (ConfigError, DataError, DataNotFoundError,
@@ -412,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
   recipe_args.add_parser(sub)
   bench_args.add_parser(sub)
   runs_cli.add_parsers(sub)
+  select_cli.add_parser(sub)
   return parser
 
 
@@ -429,7 +431,8 @@ def main(argv=None) -> int:
     return {'list': cmd_list, 'run': cmd_run, 'sweep': cmd_sweep,
             'table': cmd_table, 'recipe': _cmd_recipe,
             'runs': runs_cli.cmd_runs, 'bench-optimizers': bench_args.cmd,
-            'compare': runs_cli.cmd_compare}[args.command](args)
+            'compare': runs_cli.cmd_compare,
+            'select': select_cli.cmd_select}[args.command](args)
   except ConfigError as e:
     print(f'error: bad config: {e}', file=sys.stderr)
     return 2

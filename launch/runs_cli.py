@@ -90,7 +90,7 @@ def run_rows(runs: Sequence[run_index.Run]) -> list[dict[str, Any]]:
         'overrides': run_index.overrides(run, reference(run.experiment)),
         **metrics, 'problem': run.problem})
   # Seeds of one configuration next to each other.
-  rows.sort(key=lambda r: (r['experiment'], _overrides_text(r['overrides']),
+  rows.sort(key=lambda r: (r['experiment'], overrides_text(r['overrides']),
                            -1 if r['seed'] is None else r['seed'], r['run']))
   return rows
 
@@ -112,19 +112,19 @@ def cmd_runs(args) -> int:
                 *run_index.METRICS, 'overrides', 'path'],
                [[r['experiment'], r['run'], r['status'], r['seed'],
                  r['epochs'], *(r[k] for k in run_index.METRICS),
-                 _overrides_text(r['overrides']), r['path']] for r in rows]),
+                 overrides_text(r['overrides']), r['path']] for r in rows]),
           end='')
     return 0
   cells = [[r['experiment'], r['run'], r['status'], _text(r['seed']),
             _text(r['epochs']), _percent(r['final_test_accuracy']),
             _percent(r['best_dev_accuracy']), _seconds(r['wall_time_s']),
-            _overrides_text(r['overrides'])] for r in rows]
+            overrides_text(r['overrides'])] for r in rows]
   where = pathlib.Path(args.output_dir, args.experiment or '')
   if not rows:
     print(f'no runs under {where}'
           + (f' with status {args.status}' if args.status else ''))
     return 0
-  print(_table(RUN_COLUMNS, cells), end='')
+  print(text_table(RUN_COLUMNS, cells), end='')
   print(f'{len(rows)} run(s) under {where}')
   return 0
 
@@ -161,11 +161,11 @@ def cmd_compare(args) -> int:
       print(_csv(['key', *labels], rows), end='')
     else:
       rows = [[k, *map(_text, v)] for k, v in config.items()]
-      rows += [[k, *(_metric_text(k, m.get(k)) for m in metrics)]
+      rows += [[k, *(metric_text(k, m.get(k)) for m in metrics)]
                for k in metric_keys]
       if not config and len(runs) > 1:
         print('(their configs do not differ)')
-      print(_table(['key', *labels], rows, separator_after=len(config)), end='')
+      print(text_table(['key', *labels], rows, separator_after=len(config)), end='')
   if args.curves:
     draw_curves(runs, labels, config, args.curves)
     print(f'curves: {args.curves}', file=sys.stderr)
@@ -238,7 +238,7 @@ def _seconds(value) -> str:
   return f'{value:.1f}' if _finite(value) else _text(value)
 
 
-def _metric_text(key: str, value) -> str:
+def metric_text(key: str, value) -> str:
   if key.endswith('accuracy'):
     return _percent(value)
   if key == 'wall_time_s':
@@ -246,11 +246,11 @@ def _metric_text(key: str, value) -> str:
   return f'{value:.4g}' if isinstance(value, float) else _text(value)
 
 
-def _overrides_text(values: Mapping[str, Any]) -> str:
+def overrides_text(values: Mapping[str, Any]) -> str:
   return ' '.join(f'{k}={_text(v)}' for k, v in values.items())
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]],
+def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]],
            separator_after: int | None = None) -> str:
   """Aligned columns; the last one ragged (it may be long)."""
   widths = [max(len(str(c)) for c in column)
