@@ -25,8 +25,9 @@ from research.tracking.run_dir import (CONFIG, LOCK, SUMMARY, DamagedFileError,
 DAMAGED = 'damaged'
 RUNNING = 'running'
 INCOMPLETE = 'incomplete'  # a config but no summary, and nobody trains it
-# Keys that say where or how a run computes, not what: never an override.
-_NOT_OVERRIDES = ('experiment', 'seed')
+# Keys that say where or how a run computes, not what: never an override
+# (the seed is shown on its own; data.dir only says where the files were).
+_NOT_OVERRIDES = ('experiment', 'seed', 'data.dir', 'data.tfds_dir')
 # The key metrics of a run, in the order they are shown.
 METRICS = ('final_test_accuracy', 'best_dev_accuracy', 'wall_time_s')
 
