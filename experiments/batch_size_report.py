@@ -159,17 +159,19 @@ def report(inputs: tables.TableInputs) -> str:
     per_epoch = steps.get(b)
     rows.append((b, per_epoch or '—', per_epoch * epochs if per_epoch else '—',
                  f'{lr:g}', f'{lr * b / REFERENCE_BATCH_SIZE:g}',
+                 f'{lr * REFERENCE_BATCH_SIZE / b:.3g}',
                  *(_cell(results.get(rule, {}).get(b)) for rule in RULES)))
   table = tables.markdown_table(
-      ['batch', 'steps / epoch', 'steps', 'fixed rate', 'scaled rate', *RULES],
-      rows, align='r' * (5 + len(RULES)))
+      ['batch', 'steps / epoch', 'steps', 'fixed rate', 'rate x N', 'rate / N', *RULES],
+      rows, align='r' * (6 + len(RULES)))
   plot_against_batch(results, inputs.figures_dir / 'accuracy_against_batch.png')
   n_test = max([(r.get('data') or {}).get('test') or 0 for r in inputs.records],
                default=0) or None
   return f"""## Test accuracy and train loss against batch size
 
 {epochs} epochs whatever the batch size: the number of steps falls as the
-batch grows. The scaled rate is lr * batch / {REFERENCE_BATCH_SIZE}; warmup raises
+batch grows. With N = batch / {REFERENCE_BATCH_SIZE}, 'rate x N' is the linear scaling
+rule's lr * N (Goyal et al.) and 'rate / N' the slides' lr / N; warmup raises
 the rate linearly from 0 over the first {WARMUP_EPOCHS:g} epochs. The last {len(RULES)} columns
 are the final test accuracy (%) under each rule, mean ± std over seeds; at batch
 {REFERENCE_BATCH_SIZE} 'fixed lr' and 'linear scaling' are the same run (the same rate).
@@ -180,4 +182,16 @@ are the final test accuracy (%) under each rule, mean ± std over seeds; at batc
 
 ## Reading
 
-{chr(10).join('- ' + line for line in reading(results, n_test))}"""
+{chr(10).join('- ' + line for line in reading(results, n_test))}
+
+## The two rules contradict each other only in their loss
+
+The lecture slides say "batch x N -> learning rate / N"; Goyal et al. (and
+this code's 'linear scaling') say "x N". The slides' rule holds for a loss
+SUMMED over the batch: its gradient is N times a mean's, so dividing the rate
+by N keeps each step the size it was, which is this table's 'fixed lr' row in
+a mean-loss code. The code's loss is a mean over the batch (as in Goyal et
+al.): its gradient's expected size does not depend on the batch, and one step
+on N times the batch stands in for N small steps only at N times the rate.
+Applied to a mean loss, the slides' rule shrinks the step N-fold while the
+step count also falls N-fold: the 'lr / N (the slides)' column."""

@@ -85,12 +85,16 @@ def test_linear_scaling_rule_scales_the_rate_with_batch_size():
   lr = learning_rate_schedule(config, steps_per_epoch=4)
   value = lr(0) if callable(lr) else lr
   assert float(value) == pytest.approx(0.4)
+  inverse = config_lib.apply_overrides(config, ['optimizer.batch_scaling=inverse'])
+  lr = learning_rate_schedule(inverse, steps_per_epoch=4)
+  assert float(lr(0) if callable(lr) else lr) == pytest.approx(0.025)
 
 
 @pytest.mark.parametrize('overrides, key', [
     (['optimizer.grad_clip_norm=-1'], 'optimizer.grad_clip_norm'),
     (['optimizer.weight_decay=-0.1'], 'optimizer.weight_decay'),
     (['optimizer.reference_batch_size=-1'], 'optimizer.reference_batch_size'),
+    (['optimizer.batch_scaling=sqrt'], 'optimizer.batch_scaling'),
     (['optimizer.schedule.name=cosin'], 'optimizer.schedule.name'),
     (['regularization.l2=-1'], 'regularization.l2'),
     (['optimizer.name=lbfgs', 'optimizer.weight_decay=0.1'], 'optimizer.name'),

@@ -281,6 +281,21 @@ def test_scaled_learning_rate():
     schedules.scaled_learning_rate(0.3, 64, -1)
 
 
+@pytest.mark.parametrize('batch', [8, 96, 1000])
+def test_inverse_scaling_keeps_the_step_of_a_summed_loss(batch):
+  # The slides' lr / N on a loss summed over the batch takes the step that
+  # the unscaled rate takes on the mean: lr * ref / B * sum = lr * ref * mean.
+  rng = np.random.default_rng(batch)
+  grads = rng.normal(size=batch)
+  lr, ref = 0.3, 32
+  inverse = schedules.scaled_learning_rate(lr, batch, ref, 'inverse')
+  assert inverse == pytest.approx(lr * ref / batch)
+  assert inverse * grads.sum() == pytest.approx(lr * ref * grads.mean())
+  assert schedules.scaled_learning_rate(lr, batch, 0, 'inverse') == lr  # off
+  with pytest.raises(ValueError, match='linear, inverse'):
+    schedules.scaled_learning_rate(lr, batch, ref, 'quadratic')
+
+
 # --------------------------------------------------------------------------
 # WSD
 

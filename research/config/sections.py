@@ -102,6 +102,10 @@ def optimizer_config() -> ml_collections.ConfigDict:
   c.hparams = ml_collections.ConfigDict()
   c.schedule = schedule_config()
   c.reference_batch_size = 0  # linear scaling rule: lr * batch / this; 0 = off
+  # How the rate follows the batch when reference_batch_size > 0: 'linear'
+  # (Goyal et al.: lr * batch / reference) or 'inverse' (lr * reference /
+  # batch, the lecture slides' "batch x N -> lr / N").
+  c.batch_scaling = 'linear'
   c.grad_clip_norm = 0.0  # clip by global norm; 0 = off
   c.weight_decay = 0.0  # decoupled, weights only (not biases, not BatchNorm)
   # Gradient accumulation (optax.MultiSteps): one update at the mean gradient

@@ -18,7 +18,8 @@ from research.optim.averaging import parameter_ema
 from research.optim.clipping import clip_by_global_norm
 from research.optim.constraints import max_norm
 from research.optim.masks import weights_mask
-from research.optim.schedules import (build_schedule, scaled_learning_rate,
+from research.optim.schedules import (BATCH_SCALINGS, build_schedule,
+                                      scaled_learning_rate,
                                       validate_schedule_config)
 from research.optim.weight_decay import decoupled_weight_decay
 
@@ -57,6 +58,9 @@ def validate_optimizer_config(config: ml_collections.ConfigDict) -> dict:
   if config.reference_batch_size < 0:
     raise ConfigError('optimizer.reference_batch_size: '
                       f'{config.reference_batch_size} must be >= 0 (0 = off)')
+  if config.batch_scaling not in BATCH_SCALINGS:
+    raise ConfigError(f'optimizer.batch_scaling: {config.batch_scaling!r} must '
+                      f'be one of {", ".join(BATCH_SCALINGS)}')
   validate_schedule_config(config.schedule)
   _validate_chain_options(config, entry)
   if entry.line_search and (config.grad_clip_norm or config.weight_decay):
@@ -99,7 +103,8 @@ def learning_rate_schedule(config: ml_collections.ConfigDict, *,
   k = opt.accumulate_steps
   batch_size = config.train.batch_size * k
   base = opt.learning_rate if learning_rate is None else learning_rate
-  lr = scaled_learning_rate(base, batch_size, opt.reference_batch_size)
+  lr = scaled_learning_rate(base, batch_size, opt.reference_batch_size,
+                            opt.batch_scaling)
   return build_schedule(opt.schedule, lr, steps_per_epoch=steps_per_epoch,
                         num_epochs=config.train.num_epochs,
                         accumulate_steps=k)

@@ -293,15 +293,30 @@ def build_schedule(schedule_config: ml_collections.ConfigDict,
   return lambda step: learning_rate * unit(step)
 
 
-def scaled_learning_rate(learning_rate: float, batch_size: int,
-                         reference_batch_size: int) -> float:
-  """The linear scaling rule (Goyal et al. 2017): lr * batch_size / reference.
+BATCH_SCALINGS = ('linear', 'inverse')
 
-  `reference_batch_size` = 0 turns it off (returns `learning_rate`).
+
+def scaled_learning_rate(learning_rate: float, batch_size: int,
+                         reference_batch_size: int,
+                         scaling: str = 'linear') -> float:
+  """The learning rate at `batch_size` of a rate tuned at the reference batch.
+
+  'linear' is the linear scaling rule (Goyal et al. 2017): lr * batch_size /
+  reference; with a loss averaged over the batch, the minibatch gradient's
+  mean does not depend on the batch size, so k times the batch takes about
+  the steps of k small ones only at k times the rate. 'inverse' is the
+  lecture slides' "batch x N -> learning rate / N": lr * reference /
+  batch_size, which keeps the step the same with a loss SUMMED over the
+  batch (its gradient grows N-fold) and shrinks it N-fold with a mean.
+  `reference_batch_size` = 0 turns scaling off (returns `learning_rate`).
   """
   if reference_batch_size < 0 or batch_size < 1:
     raise ValueError(f'batch_size={batch_size} must be >= 1 and '
                      f'reference_batch_size={reference_batch_size} >= 0')
+  if scaling not in BATCH_SCALINGS:
+    raise ValueError(f'scaling {scaling!r} must be one of {", ".join(BATCH_SCALINGS)}')
   if reference_batch_size == 0:
     return learning_rate
+  if scaling == 'inverse':
+    return learning_rate * reference_batch_size / batch_size
   return learning_rate * batch_size / reference_batch_size
