@@ -28,8 +28,8 @@ from research.tracking.run_dir import DamagedFileError
 # how they are normalized. `dir` / `tfds_dir` only say where the files are;
 # the shift keys change the dev and test splits only.
 TRAIN_SPLIT_KEYS = ('name', 'dev_size', 'train_dev_size', 'train_size',
-                    'split_seed', 'classes', 'normalization', 'permute_inputs',
-                    'permutation_seed')
+                    'train_repeats', 'label_noise', 'split_seed', 'classes',
+                    'normalization', 'permute_inputs', 'permutation_seed')
 
 
 class DistillTargets(NamedTuple):

@@ -7,6 +7,7 @@ them.
 """
 
 from research.data.config import DATA_DIR_ENV
+from research.data.corruption import symmetric_noise
 from research.data.config import default_data_config
 from research.data.config import LOCAL_SOURCES
 from research.data.config import NORMALIZATIONS
@@ -28,6 +29,7 @@ from research.data.splits import hold_out
 from research.data.splits import hold_out_indices
 from research.data.splits import hold_out_train_dev
 from research.data.splits import select_classes
+from research.data.splits import repeat
 from research.data.splits import subsample
 
 __all__ = [
@@ -49,9 +51,11 @@ __all__ = [
     'normalize',
     'read_idx',
     'read_source',
+    'repeat',
     'resolve_data_config',
     'select_classes',
     'subsample',
+    'symmetric_noise',
     'validate_data_config',
     'write_idx',
 ]

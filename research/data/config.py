@@ -35,7 +35,14 @@ def default_data_config() -> ml_collections.ConfigDict:
   # train-dev split of the bias / variance / data-mismatch analysis.
   c.train_dev_size = 0
   c.train_size = 0  # random subset of the rest of train kept (nested); 0 = all
+  # The training split (after train_size) made of this many copies of itself:
+  # redundant data, as the lecture's online vs full-batch example. 1 = as is.
+  c.train_repeats = 1
   c.split_seed = 0  # seed of the hold-outs and the subset, not the run seed
+  # Fraction in [0, 1) of the TRAINING labels replaced by a uniformly drawn
+  # other class (symmetric noise, research/data/corruption.py); drawn from the
+  # split seed, nested across fractions. Dev, train-dev and test stay clean.
+  c.label_noise = 0.0
   c.classes = ()  # class subset, relabelled 0..k-1 in this order; () = all
   c.normalization = 'standardize'
   # Domain shift of the dev and test splits only (the target distribution);
@@ -89,6 +96,11 @@ def resolve_data_config(data_config: Any) -> dict[str, Any]:
     if not _is_int(c[key]) or c[key] < 0:
       raise ConfigError(f'data.{key}: {c[key]!r} must be an integer >= 0')
     c[key] = int(c[key])
+  if not _is_int(c['train_repeats']) or c['train_repeats'] < 1:
+    raise ConfigError(f"data.train_repeats: {c['train_repeats']!r} must be an "
+                      'integer >= 1')
+  c['train_repeats'] = int(c['train_repeats'])
+  c['label_noise'] = _check_label_noise(c['label_noise'])
   c['classes'] = _check_classes(c['classes'])
   if c['normalization'] not in NORMALIZATIONS:
     raise ConfigError(f"data.normalization: {c['normalization']!r} is not one "
@@ -126,6 +138,14 @@ def _check_shift_keys(c: dict[str, Any]) -> None:
     raise ConfigError(
         f"data.shift: {c['shift']!r} transforms images; mnist1d is a 1-D "
         "signal (use mnist or fashion_mnist, or data.shift='none')")
+
+
+def _check_label_noise(fraction: Any) -> float:
+  if (isinstance(fraction, bool) or not isinstance(fraction, numbers.Real)
+      or not 0.0 <= fraction < 1.0):
+    raise ConfigError(f'data.label_noise: {fraction!r} must be a fraction in '
+                      '[0, 1) (of the training labels replaced)')
+  return float(fraction)
 
 
 def _check_classes(classes: Any) -> tuple[int, ...]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from research.data import corruption
 from research.data import idx_source
 from research.data import mnist1d_source
 from research.data import normalization as norm_lib
@@ -35,7 +36,9 @@ def load_dataset(data_config: Any) -> Dataset:
 
   In this order: class subset (train and test) -> dev hold-out from train ->
   train-dev hold-out from the rest of train -> random subset of
-  `data.train_size` examples of what remains (nested across sizes) -> domain
+  `data.train_size` examples of what remains (nested across sizes) ->
+  `data.label_noise` of its labels replaced (symmetric noise) -> that
+  subset repeated `data.train_repeats` times -> domain
   shift of dev and test (`data.shift`, on the raw images) -> normalization
   with statistics of the remaining training split (the subset) only -> the
   fixed permutation of the input features (`data.permute_inputs`), the same
@@ -74,6 +77,8 @@ def load_dataset(data_config: Any) -> Dataset:
         f"({c['name']}{subset})")
   x_train, y_train = splits.subsample(x_train, y_train, c['train_size'],
                                       c['split_seed'])
+  y_train = _corrupt_labels(c, y_train, len(class_ids))
+  x_train, y_train = splits.repeat(x_train, y_train, c['train_repeats'])
   x_dev, x_test = _shift_target(c, x_dev, x_test)
 
   stats = norm_lib.fit_normalization(x_train, c['normalization'])
@@ -94,6 +99,20 @@ def load_dataset(data_config: Any) -> Dataset:
       class_names=tuple(raw.class_names[k] for k in class_ids),
       source=raw.source, class_ids=class_ids, normalization=stats,
       x_train_dev=x_train_dev, y_train_dev=y_train_dev)
+
+
+def _corrupt_labels(c: dict[str, Any], y_train: np.ndarray,
+                    num_classes: int) -> np.ndarray:
+  """The training labels under `data.label_noise` (before any repeat, so
+  every copy of an example keeps the same label)."""
+  if not c['label_noise']:
+    return y_train
+  if num_classes < 2:
+    raise ConfigError(f"data.label_noise: {c['label_noise']} needs at least 2 "
+                      f'classes to swap between; there are {num_classes}')
+  return corruption.symmetric_noise(
+      y_train, c['label_noise'], num_classes,
+      (c['split_seed'], corruption.LABEL_NOISE_STREAM))
 
 
 def _shift_target(c: dict[str, Any], x_dev: np.ndarray, x_test: np.ndarray

@@ -3,7 +3,8 @@
 All are pure index arithmetic on host arrays, applied by `load_dataset` in
 this order: class subset (train and test), then the dev hold-out from train,
 then the train-dev hold-out from what remains of train, then the training
-subset (`data.train_size`) of what remains after that.
+subset (`data.train_size`) of what remains after that, then its copies
+(`data.train_repeats`).
 """
 
 from collections.abc import Sequence
@@ -97,3 +98,12 @@ def subsample(x: np.ndarray, y: np.ndarray, size: int, split_seed: int
   """
   keep = subsample_indices(len(x), size, (split_seed, TRAIN_SUBSET_STREAM))
   return x[keep], y[keep]
+
+
+def repeat(x: np.ndarray, y: np.ndarray, copies: int
+           ) -> tuple[np.ndarray, np.ndarray]:
+  """(x, y) as `copies` back-to-back copies of themselves (`data.train_repeats`):
+  a redundant training set whose full-batch gradient equals the original's."""
+  if copies < 1:
+    raise ValueError(f'copies {copies} must be >= 1')
+  return (np.concatenate([x] * copies), np.concatenate([y] * copies))
