@@ -4,12 +4,13 @@
       [--output-dir runs] [--results experiments/results/recipe_NAME.md]
 
 Runs, in order, on the experiment's config (with the overrides): the
-initial-loss check, overfitting a batch, the learning-rate range test and a
-coarse-to-fine search (`research.recipe`), prints each outcome, and writes
+initial-loss check, overfitting a few batches, the learning-rate range test,
+the coarse learning-rate step and a coarse-to-fine search of the learning rate
+and weight decay (`research.recipe`), prints each outcome, and writes
 them as JSON to OUTPUT_DIR/recipe_NAME/recipe.json (beside the search's runs
 and, without --results, the figures) and, with --results, as a markdown
 report. The exit code is 1 when a check failed (the initial loss is off, or
-the batch was never memorized).
+the batches were never memorized).
 """
 
 import argparse
@@ -24,10 +25,11 @@ from launch.recipe_args import DEFAULTS, STEPS
 from launch.registry import load_registry
 from research import config as config_lib
 from research import plots, recipe
-from research.recipe import coarse_to_fine, lr_range
+from research.recipe import coarse_to_fine, lr_diagnosis, lr_range
 from research.tables import markdown_table, provenance
 from research.tracking import jsonio
 from research.train.resolve import resolve
+
 
 def _log(line: str) -> None:
   print(line, file=sys.stderr, flush=True)
@@ -53,16 +55,24 @@ def _check_arguments(args) -> list[str]:
     raise ValueError(f'--steps: unknown step(s) {", ".join(unknown) or "(none)"}'
                      f'; known steps: {", ".join(STEPS)}')
   for key in ('loss_batches', 'overfit_batches', 'overfit_steps', 'rounds',
-              'points', 'top_k'):
+              'points', 'top_k', 'coarse_steps'):
     if getattr(args, key) < 1:
       raise ValueError(f'--{key.replace("_", "-")}: {getattr(args, key)} '
                        'must be >= 1')
   for key in ('tolerance', 'margin'):
     if not getattr(args, key) > 0:
       raise ValueError(f'--{key}: {getattr(args, key)} must be > 0')
-  if not 0 < args.epoch_fraction <= 1:
-    raise ValueError(f'--epoch-fraction: {args.epoch_fraction} must be in '
-                     '(0, 1]')
+  if args.coarse_steps < 2:
+    raise ValueError(f'--coarse-steps: {args.coarse_steps} must be >= 2')
+  if not args.coarse_weight_decay >= 0:
+    raise ValueError(f'--coarse-weight-decay: {args.coarse_weight_decay} '
+                     'must be >= 0')
+  coarse_lrs(args)
+  weight_decay_range(args)
+  for key in ('epoch_fraction', 'fine_epoch_fraction'):
+    if not 0 < getattr(args, key) <= 1:
+      raise ValueError(f'--{key.replace("_", "-")}: {getattr(args, key)} '
+                       'must be in (0, 1]')
   if args.lr_rule not in lr_range.RULES:
     raise ValueError(f'--lr-rule: unknown rule {args.lr_rule!r}; known: '
                      f'{", ".join(lr_range.RULES)}')
@@ -71,6 +81,34 @@ def _check_arguments(args) -> list[str]:
                      f'lr-max and at least 2 steps, got {args.lr_min}, '
                      f'{args.lr_max}, {args.lr_steps}')
   return steps
+
+
+def _floats(text: str, flag: str) -> tuple[float, ...]:
+  try:
+    return tuple(float(v) for v in text.split(',') if v.strip())
+  except ValueError:
+    raise ValueError(f'{flag}: {text!r} must be comma-separated numbers'
+                     ) from None
+
+
+def coarse_lrs(args) -> tuple[float, ...]:
+  """--coarse-lrs as numbers: positive, at least one."""
+  rates = _floats(args.coarse_lrs, '--coarse-lrs')
+  if not rates or not all(0 < r < float('inf') for r in rates):
+    raise ValueError(f'--coarse-lrs: {args.coarse_lrs!r} must be one or more '
+                     'positive numbers')
+  return rates
+
+
+def weight_decay_range(args) -> tuple[float, float] | None:
+  """--weight-decay-range as (low, high), or None for 'none'."""
+  if args.weight_decay_range.strip().lower() == 'none':
+    return None
+  bounds = _floats(args.weight_decay_range, '--weight-decay-range')
+  if len(bounds) != 2 or not 0 < bounds[0] < bounds[1]:
+    raise ValueError(f'--weight-decay-range: {args.weight_decay_range!r} must '
+                     "be LOW,HIGH with 0 < LOW < HIGH, or 'none'")
+  return bounds
 
 
 @dataclasses.dataclass
@@ -121,11 +159,29 @@ def _lr_range(run: _Run) -> None:
   run.results['lr_range'] = r
 
 
+def _coarse_lr(run: _Run) -> None:
+  a = run.args
+  r = recipe.coarse_lr_step(run.config, learning_rates=coarse_lrs(a),
+                            num_steps=a.coarse_steps,
+                            weight_decay=a.coarse_weight_decay)
+  for t in r.trials:
+    print(f'lr {t.learning_rate:.3g}: {t.verdict}: {t.reason}')
+  print(r.message)
+  plots.loss_curves({f'lr {t.learning_rate:.3g} ({t.verdict})': t.losses
+                     for t in r.trials}, run.figures / 'coarse_lr.png',
+                    ylabel='training loss',
+                    title=f'{a.experiment}: {r.num_steps} iterations per rate')
+  run.results['coarse_lr'] = r
+
+
 def _search_axes(run: _Run) -> dict:
   if run.args.experiment_axes:
     return dict(run.experiment.axes)
-  center = getattr(run.results.get('lr_range'), 'suggested_lr', None)
-  return recipe.default_axes(run.config, center=center)
+  # Around what worked: the coarse step's pick, else the range test's.
+  center = (getattr(run.results.get('coarse_lr'), 'best_lr', None)
+            or getattr(run.results.get('lr_range'), 'suggested_lr', None))
+  return recipe.default_axes(run.config, center=center,
+                             weight_decay=weight_decay_range(run.args))
 
 
 def _coarse_to_fine(run: _Run) -> None:
@@ -133,7 +189,8 @@ def _coarse_to_fine(run: _Run) -> None:
   r = recipe.coarse_to_fine_search(
       run.config, _search_axes(run), output_dir=run.output / 'coarse_to_fine',
       rounds=a.rounds, points_per_round=a.points, top_k=a.top_k,
-      margin=a.margin, epoch_fraction=a.epoch_fraction, seed=run.config.seed,
+      margin=a.margin, epoch_fraction=a.epoch_fraction,
+      fine_epoch_fraction=a.fine_epoch_fraction, seed=run.config.seed,
       log=_log)
   for rd in r.rounds:
     ranges = ', '.join(f'{k} {v}' for k, v in rd.ranges.items())
@@ -145,11 +202,13 @@ def _coarse_to_fine(run: _Run) -> None:
 
 
 _STEP_FUNCTIONS = {'initial_loss': _initial_loss, 'overfit': _overfit,
-                   'lr_range': _lr_range, 'coarse_to_fine': _coarse_to_fine}
+                   'lr_range': _lr_range, 'coarse_lr': _coarse_lr,
+                   'coarse_to_fine': _coarse_to_fine}
 _TITLES = {'initial_loss': '1. loss at initialization',
-           'overfit': '2. overfitting a batch',
+           'overfit': '2. overfitting a few batches',
            'lr_range': '3. learning-rate range test',
-           'coarse_to_fine': '4. coarse-to-fine search'}
+           'coarse_lr': '4. coarse learning-rate step',
+           'coarse_to_fine': '5. coarse-to-fine search'}
 
 
 def cmd_recipe(args) -> int:
@@ -224,7 +283,12 @@ def _initial_loss_section(r, figures: str) -> list[str]:
             _fmt(r.relative_error, '.1%'), f'{r.tolerance:.0%}',
             f'{r.accuracy:.1%}', f'{r.penalty:.4g}',
             'flagged' if r.flagged else 'ok']]
-  return ['## 1. Loss at initialization', '', markdown_table(
+  agrees = 'does not agree' if r.flagged else 'agrees'
+  return ['## 1. Loss at initialization', '',
+          '*Lecture:* at initialization, with regularization off, the loss is '
+          "what chance predicts (log C for a softmax over C classes). "
+          f'*Measured:* {r.loss:.4g} against {_fmt(r.expected)}; this '
+          f'{agrees}.', '', markdown_table(
       ['loss', 'expected', 'relative error', 'tolerance', 'accuracy',
        'regularization terms', 'verdict'], table), '',
           f'Mean over {len(r.batch_losses)} batches of the training split, '
@@ -237,7 +301,14 @@ def _overfit_section(r, figures: str) -> list[str]:
   table = [[f'{r.num_examples} ({batches})', r.max_steps,
             f'{r.learning_rate:.3g}', _fmt(r.steps_to_fit, 'd'),
             f'{r.final_loss:.4g}', f'{r.final_accuracy:.1%}']]
-  return ['## 2. Overfitting a small batch', '', markdown_table(
+  agrees = ('agrees' if r.reached else 'does not agree: the network could not '
+            'memorize them')
+  return ['## 2. Overfitting a few batches', '',
+          '*Lecture:* with regularization off, the network must overfit a '
+          'small training set of 5-10 batches to ~100% training accuracy and '
+          f'near-zero loss. *Measured:* {batches}, {r.num_examples} examples: '
+          f'{_fmt(r.steps_to_fit, "d")} steps to 100% accuracy, loss '
+          f'{r.final_loss:.3g}; this {agrees}.', '', markdown_table(
       ['examples', 'steps at most', 'learning rate', 'steps to 100%',
        'final loss', 'final accuracy'], table), '',
           'Regularization, dropout, augmentation and early stopping off. '
@@ -260,26 +331,73 @@ def _lr_range_section(r, figures: str) -> list[str]:
           f'![learning-rate range test]({figures}/lr_range.png)']
 
 
+def _coarse_lr_section(r, figures: str) -> list[str]:
+  rows = []
+  for t in r.trials:
+    lr = f'{t.learning_rate:.3g}'
+    rows.append([f'**{lr}**' if t.learning_rate == r.best_lr else lr,
+                 f'{t.losses[0]:.4g}', _fmt(t.start), _fmt(t.end),
+                 _fmt(t.relative_drop, '.0%'), t.verdict, t.reason])
+  verdicts = {t.verdict for t in r.trials}
+  found = ('the loss fell fastest at lr ' + f'{r.best_lr:.3g}' if r.best_lr
+           else 'every rate was too large')
+  agrees = ('agrees: the rates span too small to fine or too large'
+            if r.best_lr and len(verdicts) > 1 else
+            'only partly agrees: the rates do not span the range')
+  return ['## 4. Coarse learning-rate step', '',
+          '*Lecture:* with all the training data and a small weight decay, '
+          'try learning rates 1e-1, 1e-2, 1e-3, 1e-4 for ~100 iterations and '
+          'take the one that makes the loss go down fastest; a loss that '
+          'barely moves means the rate is too small, one that explodes or is '
+          f'NaN that it is too large. *Measured:* {found} ({r.num_steps} '
+          f'iterations, weight decay {r.weight_decay:g}); the diagnosis '
+          f'{agrees}.', '', markdown_table(
+              ['learning rate', 'first loss', 'start', 'end',
+               'relative drop', 'verdict', 'why'], rows), '',
+          'Every rate starts from the same initialization and sees the same '
+          'batches of the whole training split (one vmapped program); start, '
+          'end: the mean loss of the first and of the last tenth of the '
+          'steps; relative drop: (start - end) / start. The verdict, from each rate\'s loss history: '
+          + lr_diagnosis.thresholds_text() + '. The pick: the lowest end '
+          'among the rates not too large (all start from the same loss). ' + _sentence(r.message), '',
+          f'![coarse learning-rate step]({figures}/coarse_lr.png)']
+
+
 def _coarse_to_fine_section(r, figures: str) -> list[str]:
   del figures  # no figure
   better = 'higher' if r.mode == 'max' else 'lower'
-  lines = ['## 4. Coarse-to-fine search', '',
-           f'Random search; every point trains for {r.rounds[0].epochs} '
-           f'epoch(s), each round as one vmapped population, ranked by '
+  first, last = r.rounds[0], r.rounds[-1]
+  keys = list(first.ranges)
+  ok = sum(v == 'ok' for rd in r.rounds for v in rd.verdicts)
+  total = sum(len(rd.verdicts) for rd in r.rounds)
+  lines = ['## 5. Coarse-to-fine search', '',
+           '*Lecture:* search the learning rate and the weight decay together, '
+           'sampled at random in log space; coarse rounds of a few epochs, '
+           'then finer rounds, narrowed around the best, that train longer. '
+           f'*Measured:* {", ".join(f"`{k}`" for k in keys)}; round 1 '
+           f'{first.epochs} epoch(s) a point, the later rounds '
+           f'{last.epochs}; best {r.metric} {_fmt(r.best_score)} at '
+           f'{_point(r.best_point)} (round {r.best_round}); {ok} of {total} '
+           "points' per-epoch training loss diagnosed 'ok'.", '',
+           f'Random search, each round one vmapped population, ranked by '
            f'`{r.metric}` ({better} is better); each next round narrows the '
-           'axes to the span of the best points.', '', markdown_table(
-               ['round', 'range', 'points', f'best {r.metric}', 'at',
+           'axes to the span of the best points. The best point is taken from '
+           'the rounds of the longest budget. Verdict: the coarse step\'s '
+           "diagnosis applied to a point's training loss per epoch.", '',
+           markdown_table(
+               ['round', 'range', 'epochs', 'points', f'best {r.metric}', 'at',
                 'wall time'],
                [[rd.index, '; '.join(f'`{k}` {v}' for k, v in rd.ranges.items()),
-                 len(rd.points), _fmt(rd.best_score), _point(rd.best_point),
-                 f'{rd.wall_time_s:.0f} s'] for rd in r.rounds])]
+                 rd.epochs, len(rd.points), _fmt(rd.best_score),
+                 _point(rd.best_point), f'{rd.wall_time_s:.0f} s']
+                for rd in r.rounds])]
   for rd in r.rounds:
-    keys = list(rd.ranges)
     rows = [[rank + 1, *(_fmt(rd.points[i][k]) for k in keys),
-             'diverged' if rd.scores[i] is None else _fmt(rd.scores[i])]
+             'diverged' if rd.scores[i] is None else _fmt(rd.scores[i]),
+             rd.verdicts[i]]
             for rank, i in enumerate(rd.order)]
-    lines += ['', f'Round {rd.index}:', '',
-              markdown_table(['rank', *keys, r.metric], rows)]
+    lines += ['', f'Round {rd.index} ({rd.epochs} epochs):', '',
+              markdown_table(['rank', *keys, r.metric, 'verdict'], rows)]
   lines += ['', f'Best: {_point(r.best_point)}, {r.metric} '
             f'{_fmt(r.best_score)} (round {r.best_round}).']
   return lines
@@ -287,6 +405,7 @@ def _coarse_to_fine_section(r, figures: str) -> list[str]:
 
 _SECTIONS = {'initial_loss': _initial_loss_section,
              'overfit': _overfit_section, 'lr_range': _lr_range_section,
+             'coarse_lr': _coarse_lr_section,
              'coarse_to_fine': _coarse_to_fine_section}
 
 

@@ -20,7 +20,8 @@ from research import losses, models, optim
 from research.errors import ConfigError
 from research.penalties import default_penalty_config
 from research.recipe import coarse_to_fine as c2f
-from research.recipe import initial_loss, lr_range, overfit
+from research.recipe import coarse_lr, initial_loss, lr_diagnosis, lr_range
+from research.recipe import overfit
 from research.search import Discrete, LogUniform, Uniform
 from research.train import create_train_state, make_train_step
 from research.train.hparams import initial_hparams
@@ -286,31 +287,55 @@ def test_short_budget_compresses_the_schedule():
     c2f.short_budget(150, 0.0)
 
 
+def test_default_axes_search_learning_rate_and_weight_decay():
+  config = tiny_config()
+  axes = c2f.default_axes(config, center=0.02)
+  assert axes == {'optimizer.learning_rate': LogUniform(0.002, 0.2),
+                  'optimizer.weight_decay': LogUniform(
+                      *c2f.DEFAULT_WEIGHT_DECAY_RANGE)}
+  assert list(c2f.default_axes(config, weight_decay=None)) == [
+      'optimizer.learning_rate']
+
+
 def test_coarse_to_fine_end_to_end(tmp_path):
+  """The joint learning rate x weight decay search: a coarse round of 1
+  epoch, a fine one of 3, narrowed on both axes."""
   config = tiny_config('train.num_epochs=10')
-  axes = {'optimizer.learning_rate': LogUniform(1e-4, 1e-1)}
+  axes = {'optimizer.learning_rate': LogUniform(1e-4, 1e-1),
+          'optimizer.weight_decay': LogUniform(1e-6, 1e-2)}
   result = c2f.coarse_to_fine_search(
       config, axes, output_dir=tmp_path, rounds=2, points_per_round=3, top_k=2,
-      epoch_fraction=0.1)
+      epoch_fraction=0.1, fine_epoch_fraction=0.3)
   assert result.metric == 'train/loss' and len(result.rounds) == 2
   first, second = result.rounds
-  assert first.epochs == 1 and len(first.points) == len(second.points) == 3
+  assert (first.epochs, second.epochs) == (1, 3)
+  assert len(first.points) == len(second.points) == 3
   for rd in result.rounds:
-    for point, score, run_dir in zip(rd.points, rd.scores, rd.run_dirs):
+    for point, score, run_dir, verdict in zip(rd.points, rd.scores,
+                                              rd.run_dirs, rd.verdicts):
       run_dir = pathlib.Path(run_dir)
       assert run_dir.parent == tmp_path / f'round{rd.index}'
       summary = json.loads((run_dir / 'summary.json').read_text())
-      assert summary['epochs'] == 1 and score == summary['final']['train/loss']
+      assert summary['epochs'] == rd.epochs
+      assert score == summary['final']['train/loss']
       trained = json.loads((run_dir / 'config.json').read_text())['optimizer']
-      assert trained['learning_rate'] == point['optimizer.learning_rate']
+      for key in axes:
+        assert trained[key.split('.')[1]] == point[key]
+      rows = [json.loads(l) for l in (run_dir / 'metrics.jsonl').read_text(
+          ).splitlines() if l]
+      assert verdict == lr_diagnosis.diagnose_learning_rate(
+          [r['train/loss'] for r in rows]).verdict
     assert sorted(rd.scores) == [rd.scores[i] for i in rd.order]
-  top = [first.points[i]['optimizer.learning_rate'] for i in first.order[:2]]
-  narrowed = c2f.narrow_axis(axes['optimizer.learning_rate'], top,
-                             axes['optimizer.learning_rate'])
-  assert second.ranges['optimizer.learning_rate'] == c2f.describe_axis(narrowed)
-  assert all(narrowed.low <= p['optimizer.learning_rate'] <= narrowed.high
-             for p in second.points)
-  assert result.best_score == min(first.scores + second.scores)
+  for key, axis in axes.items():
+    top = [first.points[i][key] for i in first.order[:2]]
+    narrowed = c2f.narrow_axis(axis, top, axis)
+    assert second.ranges[key] == c2f.describe_axis(narrowed)
+    assert all(narrowed.low <= p[key] <= narrowed.high for p in second.points)
+  # The best point comes from the longest budget: the fine round.
+  assert result.best_round == 2 and result.best_score == min(second.scores)
+  with pytest.raises(ConfigError, match='fine_epoch_fraction'):
+    c2f.coarse_to_fine_search(config, axes, output_dir=tmp_path,
+                              fine_epoch_fraction=1.5)
 
 
 # --------------------------------------------------------------------------
@@ -375,9 +400,18 @@ def test_command_defaults_are_the_library_defaults():
       lr['lr_min'], lr['lr_max'], lr['num_steps'], lr['rule'])
   search = defaults(c2f.coarse_to_fine_search)
   assert (cli['rounds'], cli['points'], cli['top_k'], cli['epoch_fraction'],
-          cli['margin']) == (search['rounds'], search['points_per_round'],
-                             search['top_k'], search['epoch_fraction'],
-                             search['margin'])
+          cli['fine_epoch_fraction'], cli['margin']) == (
+              search['rounds'], search['points_per_round'], search['top_k'],
+              search['epoch_fraction'], search['fine_epoch_fraction'],
+              search['margin'])
+  assert recipe_cli.weight_decay_range(_parse('quickstart')) == (
+      defaults(c2f.default_axes)['weight_decay'])
+  coarse = defaults(coarse_lr.coarse_lr_step)
+  assert recipe_cli.coarse_lrs(_parse('quickstart')) == coarse['learning_rates']
+  assert (cli['coarse_steps'], cli['coarse_weight_decay']) == (
+      coarse['num_steps'], coarse['weight_decay'])
+  assert coarse['learning_rates'] == (1e-1, 1e-2, 1e-3, 1e-4)  # the lecture's
+  assert fit['num_batches'] == 5
 
 
 def test_command_rejects_bad_arguments(capsys):

@@ -3,18 +3,26 @@ neural networks"; the lectures' babysitting checklist):
 
   1. `check_initial_loss`: at initialization the loss is what chance predicts
      (log C for softmax cross-entropy over C classes).
-  2. `overfit_batches`: without regularization the network memorizes a batch
-     or two.
+  2. `overfit_batches`: without regularization the network memorizes 5-10
+     batches.
   3. `lr_range_test`: the learning-rate range test (Smith 2017) suggests a
      learning rate.
-  4. `coarse_to_fine_search`: random search over a wide range for a short
-     budget, then again over the range of the best points, each round one
-     vmapped population.
+  4. `coarse_lr_step`: 1e-1, 1e-2, 1e-3, 1e-4 for ~100 iterations with a
+     small weight decay; each rate's loss gets a verdict from
+     `diagnose_learning_rate` ('too small', 'ok', 'too large'), and the rate
+     whose loss falls fastest is picked.
+  5. `coarse_to_fine_search`: random search of the learning rate and the
+     weight decay together over a wide range for a short budget, then again
+     over the range of the best points for longer, each round one vmapped
+     population.
 
 Each takes a run's config and returns a plain result; `research recipe NAME`
-(launch/recipe.py) runs the four in order and reports them.
+(launch/recipe.py) runs the five in order and reports them.
 """
 
+from research.recipe.coarse_lr import CoarseLRResult
+from research.recipe.coarse_lr import RateTrial
+from research.recipe.coarse_lr import coarse_lr_step
 from research.recipe.coarse_to_fine import CoarseToFineResult
 from research.recipe.coarse_to_fine import Round
 from research.recipe.coarse_to_fine import coarse_to_fine_search
@@ -28,6 +36,8 @@ from research.recipe.initial_loss import InitialLossWarning
 from research.recipe.initial_loss import check_initial_loss
 from research.recipe.initial_loss import expected_initial_loss
 from research.recipe.initial_loss import measure_initial_loss
+from research.recipe.lr_diagnosis import Diagnosis
+from research.recipe.lr_diagnosis import diagnose_learning_rate
 from research.recipe.lr_range import LRRangeResult
 from research.recipe.lr_range import geometric_learning_rates
 from research.recipe.lr_range import lr_range_test
@@ -40,15 +50,20 @@ from research.recipe.overfit import overfit_batches
 from research.recipe.overfit import overfit_config
 
 __all__ = [
+    'CoarseLRResult',
     'CoarseToFineResult',
+    'Diagnosis',
     'InitialLoss',
     'InitialLossWarning',
     'LRRangeResult',
     'OverfitResult',
+    'RateTrial',
     'Round',
     'check_initial_loss',
+    'coarse_lr_step',
     'coarse_to_fine_search',
     'default_axes',
+    'diagnose_learning_rate',
     'expected_initial_loss',
     'geometric_learning_rates',
     'lr_range_test',

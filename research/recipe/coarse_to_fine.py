@@ -1,8 +1,8 @@
 """Step 4 of the recipe: coarse-to-fine random search.
 
-Round 1 samples the axes at random over their wide range and trains every
-point for a short budget (a fraction of the config's epochs); the points are
-ranked by one metric. Each next round narrows every axis to the span of the
+Round 1 (coarse) samples the axes at random over their wide range and trains
+every point for a short budget (a fraction of the config's epochs); the points
+are ranked by one metric. Each next round narrows every axis to the span of the
 top-k points, widened by a margin (in log space for log-uniform axes) and
 never beyond the original bounds, and samples again (Bergstra & Bengio 2012
 for random over grid search; the lectures' "coarse to fine").
@@ -11,6 +11,13 @@ A round's points differ only in traced hyperparameters (learning rate, weight
 decay, dropout rates, mixup alpha), so a round trains as one vmapped
 population (`research.train.population`). The ranking, the narrowing and the
 sampling are pure functions of plain values.
+
+The lectures' prescription (CS231n, "Training neural networks" part 1): search
+the learning rate and the weight decay together, in log space, first a coarse
+round of a few epochs, then finer rounds that train longer: the rounds after
+the first train for `fine_epoch_fraction` of the epochs. The best point is
+the best of the rounds with the longest budget (a point trained longer is not
+comparable with a coarse one).
 """
 
 from __future__ import annotations
@@ -27,12 +34,16 @@ from research import config as config_lib
 from research import search
 from research.errors import ConfigError
 from research.search import Axis, Discrete, LogUniform, Point
-from research.tracking import MemoryLogger
+from research.recipe.lr_diagnosis import diagnose_learning_rate
+from research.tracking import MemoryLogger, RunDir
 from research.train.hparams import TRACED
 from research.train.population import train_population
 from research.train.resolve import config_hash
 
 DEFAULT_MARGIN = 0.1
+# The weight decay's range (decoupled, per unit of learning rate): around the
+# lectures' {1e-4, 1e-5} (0, their third value, is not on a log scale).
+DEFAULT_WEIGHT_DECAY_RANGE = (1e-6, 1e-2)
 
 
 def ranking_metric(config: ml_collections.ConfigDict) -> tuple[str, str]:
@@ -120,11 +131,17 @@ def check_axes(axes: Mapping[str, Axis],
 
 
 def default_axes(config: ml_collections.ConfigDict,
-                 center: float | None = None) -> dict[str, Axis]:
+                 center: float | None = None,
+                 weight_decay: tuple[float, float] | None =
+                 DEFAULT_WEIGHT_DECAY_RANGE) -> dict[str, Axis]:
   """The learning rate, log-uniform over a decade each side of `center`
-  (the config's rate by default)."""
+  (the config's rate by default), and `optimizer.weight_decay` log-uniform
+  over `weight_decay` (None: not searched)."""
   center = center or config.optimizer.learning_rate
-  return {'optimizer.learning_rate': LogUniform(center / 10, center * 10)}
+  axes = {'optimizer.learning_rate': LogUniform(center / 10, center * 10)}
+  if weight_decay is not None:
+    axes['optimizer.weight_decay'] = LogUniform(*weight_decay)
+  return axes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +152,8 @@ class Round:
   ranges: dict[str, str]  # key -> the axis sampled, described
   points: list[Point]
   scores: list[float | None]  # None: the run diverged
+  # `diagnose_learning_rate` of each point's per-epoch training loss.
+  verdicts: list[str]
   order: list[int]  # indices of points, best first
   run_dirs: list[str]
   wall_time_s: float
@@ -158,7 +177,7 @@ class CoarseToFineResult:
   metric: str
   mode: str
   rounds: list[Round]
-  best_point: Point  # over every round (each trained for the same budget)
+  best_point: Point  # over the rounds of the longest budget
   best_score: float | None
   best_round: int
 
@@ -172,6 +191,14 @@ class CoarseToFineResult:
 def _score(summary: dict, metric: str) -> float | None:
   value = (summary.get('final') or {}).get(metric)
   return float(value) if value is not None else None
+
+
+def epoch_verdict(run_dir: str | pathlib.Path) -> str:
+  """The learning-rate verdict on a run's per-epoch training loss ('n/a'
+  without one)."""
+  history = [math.nan if row['train/loss'] is None else row['train/loss']
+             for row in RunDir(run_dir).read_metrics() if 'train/loss' in row]
+  return diagnose_learning_rate(history).verdict if history else 'n/a'
 
 
 def short_run_config(config: ml_collections.ConfigDict,
@@ -215,14 +242,17 @@ def coarse_to_fine_search(config: ml_collections.ConfigDict,
                           output_dir: str | pathlib.Path, rounds: int = 3,
                           points_per_round: int = 8, top_k: int = 3,
                           margin: float = DEFAULT_MARGIN,
-                          epoch_fraction: float = 0.1, seed: int = 0,
-                          log=None) -> CoarseToFineResult:
+                          epoch_fraction: float = 0.1,
+                          fine_epoch_fraction: float | None = 0.3,
+                          seed: int = 0, log=None) -> CoarseToFineResult:
   """Coarse-to-fine random search of `axes` (default: `default_axes`).
 
   Round r (from 1) samples `points_per_round` points (seed `seed + r`),
   trains them for `short_budget(train.num_epochs, epoch_fraction)` epochs
+  (rounds after the first: `fine_epoch_fraction`, None for the same budget)
   under `output_dir/round<r>`, and ranks them by `ranking_metric(config)`;
-  the next round samples the axes narrowed to its `top_k` points.
+  the next round samples the axes narrowed to its `top_k` points. The best
+  point is the best of the rounds with the most epochs.
   """
   for name, value in (('rounds', rounds), ('top_k', top_k),
                       ('points_per_round', points_per_round)):
@@ -232,13 +262,19 @@ def coarse_to_fine_search(config: ml_collections.ConfigDict,
     raise ConfigError(f'margin: {margin!r} must be > 0')
   original = dict(axes or default_axes(config))
   check_axes(original, config)
-  epochs = short_budget(config.train.num_epochs, epoch_fraction)
+  if fine_epoch_fraction is not None and not 0 < fine_epoch_fraction <= 1:
+    raise ConfigError(f'fine_epoch_fraction: {fine_epoch_fraction!r} must be '
+                      'in (0, 1]')
+  coarse = short_budget(config.train.num_epochs, epoch_fraction)
+  fine = (coarse if fine_epoch_fraction is None else
+          short_budget(config.train.num_epochs, fine_epoch_fraction))
   metric, mode = ranking_metric(config)
   log = log or (lambda line: None)
 
   current, done = original, []
   for r in range(1, rounds + 1):
     started = time.perf_counter()
+    epochs = coarse if r == 1 else fine
     points = search.random(current, points_per_round, seed=seed + r)
     log(f'round {r}/{rounds}: {len(points)} points of {epochs} epoch(s), '
         + ', '.join(f'{k} {describe_axis(a)}' for k, a in current.items()))
@@ -249,7 +285,8 @@ def coarse_to_fine_search(config: ml_collections.ConfigDict,
     done.append(Round(
         index=r, epochs=epochs,
         ranges={k: describe_axis(a) for k, a in current.items()},
-        points=points, scores=scores, order=order,
+        points=points, scores=scores,
+        verdicts=[epoch_verdict(s['run_dir']) for s in summaries], order=order,
         run_dirs=[s['run_dir'] for s in summaries],
         wall_time_s=time.perf_counter() - started))
     top = [points[i] for i in order[:top_k] if scores[i] is not None
@@ -259,7 +296,9 @@ def coarse_to_fine_search(config: ml_collections.ConfigDict,
     if top:
       current = narrow_axes(current, original, top, margin)
 
-  every = [(r, i) for r in done for i in range(len(r.points))]
+  longest = max(r.epochs for r in done)
+  every = [(r, i) for r in done if r.epochs == longest
+           for i in range(len(r.points))]
   best_round, best_index = every[rank([r.scores[i] for r, i in every], mode)[0]]
   return CoarseToFineResult(
       metric=metric, mode=mode, rounds=done,

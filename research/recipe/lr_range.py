@@ -198,7 +198,28 @@ def make_lr_steps(train_step, *, batching: str, batch_size: int):
   return run
 
 
-def _batch_rows(config, num_examples: int, num_steps: int) -> np.ndarray:
+def prepare_lr_steps(config: ml_collections.ConfigDict):
+  """(resolved config, its built parts, its initial state, steps): what a
+  test of learning rates on `config` trains, everything as configured but a
+  constant schedule (`range_test_config`). `steps` is `make_lr_steps` of the
+  config's train step, not yet compiled: `jax.vmap` it over a leading member
+  axis of states and rates to try several rates at once."""
+  config = resolve(range_test_config(config))
+  parts = build(config, Parallel('jit'))
+  dataset = parts.dataset
+  train_step = make_train_step(
+      parts.model, optimizer_for(config, steps_per_epoch=parts.batches),
+      losses.get(config.loss.name), penalty=penalty_fn(config.regularization),
+      augment=build_augment(config, dataset), num_classes=dataset.num_classes)
+  state = create_train_state(config.seed, parts.model, parts.tx,
+                             dataset.x_train[:1],
+                             hparams=initial_hparams(config))
+  steps = make_lr_steps(train_step, batching=config.train.batching,
+                        batch_size=config.train.batch_size)
+  return config, parts, state, steps
+
+
+def batch_rows(config, num_examples: int, num_steps: int) -> np.ndarray:
   """(num_steps, batch) example indices of 'epoch' batching: epoch after
   epoch, each shuffled (or not) as the config trains."""
   size = config.train.batch_size
@@ -227,19 +248,9 @@ def lr_range_test(config: ml_collections.ConfigDict, *, lr_min: float = 1e-6,
   _check_beta(beta)
   _check_divergence_factor(divergence_factor)
   _check_rule(rule)
-  config = range_test_config(config)
-  config = resolve(config)
-  parts = build(config, Parallel('jit'))
+  config, parts, state, steps = prepare_lr_steps(config)
   dataset = parts.dataset
-  train_step = make_train_step(
-      parts.model, optimizer_for(config, steps_per_epoch=parts.batches),
-      losses.get(config.loss.name), penalty=penalty_fn(config.regularization),
-      augment=build_augment(config, dataset), num_classes=dataset.num_classes)
-  state = create_train_state(config.seed, parts.model, parts.tx,
-                             dataset.x_train[:1],
-                             hparams=initial_hparams(config))
-  run = jax.jit(make_lr_steps(train_step, batching=config.train.batching,
-                              batch_size=config.train.batch_size))
+  run = jax.jit(steps)
 
   # Fixed-length calls (the last one padded): one compilation, and a check
   # of the stopping rule every few steps instead of after all of them.
@@ -247,7 +258,7 @@ def lr_range_test(config: ml_collections.ConfigDict, *, lr_min: float = 1e-6,
   calls = -(-num_steps // per_call)
   padded = calls * per_call
   lrs = np.concatenate([learning_rates, np.full(padded - num_steps, lr_max)])
-  rows = _batch_rows(config, len(dataset.x_train), num_steps)
+  rows = batch_rows(config, len(dataset.x_train), num_steps)
   rows = np.concatenate([rows, np.repeat(rows[-1:], padded - num_steps, 0)])
   recorded, stop = [], None
   for c in range(calls):

@@ -1,4 +1,4 @@
-"""Step 2 of the recipe: can the network memorize a batch or two?
+"""Step 2 of the recipe: can the network memorize a few batches?
 
 With regularization, dropout, augmentation and early stopping off, a network
 that cannot reach 100% training accuracy on a handful of examples has a bug
@@ -30,6 +30,9 @@ from research.train.state import create_train_state
 from research.train.steps import make_eval_step, make_train_step
 
 DEFAULT_MAX_STEPS = 500
+# The lectures overfit 5-10 batches, not one: a single batch is memorized
+# even by a network with a bug that a few batches expose.
+DEFAULT_NUM_BATCHES = 5
 _PASSES_PER_CALL = 50  # passes over the batches per compiled call
 
 
@@ -71,7 +74,8 @@ class OverfitResult:
     return {**dataclasses.asdict(self), 'reached': self.reached}
 
 
-def overfit_batches(config: ml_collections.ConfigDict, *, num_batches: int = 1,
+def overfit_batches(config: ml_collections.ConfigDict, *,
+                    num_batches: int = DEFAULT_NUM_BATCHES,
                     max_steps: int = DEFAULT_MAX_STEPS,
                     learning_rate: float | None = None) -> OverfitResult:
   """Trains `overfit_config(config)` on its first `num_batches` batches of
