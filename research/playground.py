@@ -82,29 +82,39 @@ SURFACES: dict[str, Surface] = {
 }
 
 
-def trajectory(tx: optax.GradientTransformation, fn: Callable[[jax.Array], jax.Array],
-               start: tuple[float, float], num_steps: int) -> jax.Array:
-  """Positions visited by `tx` minimizing `fn` from `start`: (num_steps + 1, 2).
+def scan_path(tx: optax.GradientTransformation,
+              objective_at: Callable[[jax.Array], Callable[[jax.Array], jax.Array]],
+              x0: jax.Array, num_steps: int) -> jax.Array:
+  """The one optimizer loop of the playground: (num_steps + 1, 2), row 0 = x0.
 
-  Row 0 is the start. One jitted `lax.scan`; every update gets `value`, `grad`
-  and `value_fn` (a plain `GradientTransformation` is wrapped to ignore them).
+  `objective_at(t)` is the function step t minimizes (the same one for a
+  fixed surface; a minibatch's mean loss in `research.playground_noise`).
+  A `lax.scan`, traceable under `jit` and `vmap`; every update gets `value`,
+  `grad` and `value_fn` (a plain `GradientTransformation` is wrapped to ignore
+  them).
   """
   tx = optax.with_extra_args_support(tx)
-  x0 = jnp.asarray(start, jnp.float32)
 
-  def step(carry, _):
+  def step(carry, t):
     x, state = carry
+    fn = objective_at(t)
     value, grad = jax.value_and_grad(fn)(x)
     updates, state = tx.update(grad, state, x, value=value, grad=grad, value_fn=fn)
     x = optax.apply_updates(x, updates)
     return (x, state), x
 
-  @jax.jit
-  def run(x0):
-    _, xs = jax.lax.scan(step, (x0, tx.init(x0)), length=num_steps)
-    return jnp.concatenate([x0[None], xs])
+  _, xs = jax.lax.scan(step, (x0, tx.init(x0)), jnp.arange(num_steps))
+  return jnp.concatenate([x0[None], xs])
 
-  return run(x0)
+
+def trajectory(tx: optax.GradientTransformation, fn: Callable[[jax.Array], jax.Array],
+               start: tuple[float, float], num_steps: int) -> jax.Array:
+  """Positions visited by `tx` minimizing `fn` from `start`: (num_steps + 1, 2).
+
+  Row 0 is the start. One jitted `lax.scan` (`scan_path`).
+  """
+  run = jax.jit(lambda x0: scan_path(tx, lambda t: fn, x0, num_steps))
+  return run(jnp.asarray(start, jnp.float32))
 
 
 CONVERGED = 1e-6  # distance to a point at which a path has reached it

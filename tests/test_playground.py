@@ -196,3 +196,144 @@ def test_command_writes_figures_and_markdown(tmp_path, monkeypatch):
   for surface in pg.SURFACES:
     assert f'figures/playground_{surface}.png' in md
   assert '| sgd | 0.038 |' in md
+  assert 'figures/playground_two_wells.png' in md and '| sgd_b1 | sgd | 0.02 |' in md
+  assert (tmp_path / 'figures' / 'playground_two_wells_values.png').stat().st_size > 0
+
+
+# The double well made of data (research.playground_noise).
+
+from research import playground_noise as pn  # noqa: E402  (grouped with its tests)
+from research.errors import ConfigError  # noqa: E402
+
+WELLS = pn.two_wells()
+
+
+def _np_losses(s: pn.ExampleSurface, xy: np.ndarray) -> np.ndarray:
+  """Every l_i at xy, written again in NumPy (float64): (n,)."""
+  x, y = np.float64(xy[0]), np.float64(xy[1])
+  valley = y - s.v - s.beta * x ** 2 - s.gamma * x
+  return ((x - s.u) ** 2 - 1) ** 2 + s.t * x + s.kappa * valley ** 2
+
+
+def _np_grads(s: pn.ExampleSurface, xy: np.ndarray, rows=slice(None)) -> np.ndarray:
+  """Every l_i's gradient at xy from its formula: (n, 2)."""
+  x, y = np.float64(xy[0]), np.float64(xy[1])
+  u, t, v = s.u[rows], s.t[rows], s.v[rows]
+  valley = y - v - s.beta * x ** 2 - s.gamma * x
+  gx = 4 * (x - u) * ((x - u) ** 2 - 1) + t - 2 * s.kappa * valley * (2 * s.beta * x + s.gamma)
+  return np.stack([gx, 2 * s.kappa * valley], axis=1)
+
+
+def test_mean_of_example_losses_is_the_closed_form():
+  points = np.random.default_rng(0).uniform([-2, -1.5], [2, 2.5], (20, 2)).astype(np.float32)
+  closed = np.asarray(jax.vmap(WELLS.mean_loss)(jnp.asarray(points)))
+  batch = np.asarray(jax.vmap(WELLS.batch_loss, in_axes=(0, None))(jnp.asarray(points),
+                                                                  WELLS.data()))
+  numpy_mean = np.array([_np_losses(WELLS, p).mean() for p in points])
+  np.testing.assert_allclose(closed, numpy_mean, rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(batch, numpy_mean, rtol=1e-4, atol=1e-4)
+  grads = np.asarray(jax.vmap(jax.grad(WELLS.mean_loss))(jnp.asarray(points)))
+  np.testing.assert_allclose(grads, [_np_grads(WELLS, p).mean(0) for p in points],
+                             rtol=1e-4, atol=1e-3)
+
+
+def test_minibatch_gradient_is_unbiased():
+  xy = np.array([0.4, 0.9], np.float32)  # near the barrier, where noise matters
+  draws, batch = 20_000, 4
+  rows = pn.draw_batches(WELLS.num_examples, (draws,), batch, seed=1)
+  grads = np.asarray(jax.vmap(jax.grad(WELLS.batch_loss), in_axes=(None, 0))(
+      jnp.asarray(xy), WELLS.data()[rows]))
+  full = _np_grads(WELLS, xy).mean(0)
+  standard_error = grads.std(0) / np.sqrt(draws)
+  assert np.all(np.abs(grads.mean(0) - full) < 4 * standard_error)
+  assert np.all(standard_error > 0)  # a real subsample: the draws do differ
+  # The noise shrinks as 1 / sqrt(batch): per-example std / 2 at batch 4.
+  np.testing.assert_allclose(grads.std(0), _np_grads(WELLS, xy).std(0) / 2, rtol=0.05)
+
+
+def test_two_minima_where_stated_and_ordered():
+  minima = WELLS.minima()
+  assert minima.shape == (2, 2)
+  # The mean tilt 0.5 > 0 deepens the left well: the global minimum is at x < 0.
+  assert minima[0, 0] < 0 < minima[1, 0]
+  np.testing.assert_allclose(minima, [[-0.968, 0.756], [0.808, 0.230]], atol=2e-3)
+  f = lambda p: float(np.mean(_np_losses(WELLS, p)))
+  assert f(minima[0]) + 0.5 < f(minima[1])  # clearly worse
+  hessian = jax.jit(jax.hessian(WELLS.mean_loss))
+  for p in minima:
+    np.testing.assert_allclose(_np_grads(WELLS, p).mean(0), [0, 0], atol=1e-9)
+    np.testing.assert_allclose(jax.grad(WELLS.mean_loss)(jnp.asarray(p, jnp.float32)),
+                               [0, 0], atol=1e-4)
+    assert np.all(np.linalg.eigvalsh(np.asarray(hessian(jnp.asarray(p, jnp.float32)))) > 0.5)
+  (saddle,) = WELLS.saddle_points()
+  eig = np.linalg.eigvalsh(np.asarray(hessian(jnp.asarray(saddle, jnp.float32))))
+  assert eig[0] < 0 < eig[1]
+  assert f(saddle) > f(minima[1]) > f(minima[0])
+
+
+def test_minima_match_scipy():
+  scipy_optimize = pytest.importorskip('scipy.optimize')
+  f = lambda p: float(np.mean(_np_losses(WELLS, p)))
+  grad = lambda p: _np_grads(WELLS, p).mean(0)
+  for start, expected in (((-1.5, 0.0), 0), ((1.5, 0.0), 1)):
+    found = scipy_optimize.minimize(f, start, jac=grad, method='BFGS', tol=1e-10).x
+    np.testing.assert_allclose(found, WELLS.minima()[expected], atol=1e-4)
+
+
+def test_full_batch_paths_equal_the_playground_trajectory():
+  starts = np.array([[1.4, 1.9], [-1.0, -1.0]], np.float32)
+  paths = np.asarray(pn.minibatch_paths(optim.sgd(0.02), WELLS, starts, 30))
+  assert paths.shape == (1, 2, 31, 2)
+  for j, start in enumerate(starts):
+    expected = pg.trajectory(optim.sgd(0.02), WELLS.mean_loss, tuple(start), 30)
+    np.testing.assert_allclose(paths[0, j], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_minibatch_paths_equal_numpy_sgd_on_the_same_batches():
+  starts = np.array([[1.4, 1.9], [0.2, 0.0], [-1.8, 2.3]], np.float32)
+  steps, lr, mu = 15, 0.02, 0.9
+  batches = pn.draw_batches(WELLS.num_examples, (2, len(starts), steps), 4, seed=3)
+  paths = np.asarray(pn.minibatch_paths(optim.momentum(lr, mu), WELLS, starts, steps, batches))
+  assert paths.shape == (2, 3, steps + 1, 2)
+  for s in range(2):
+    for j, x in enumerate(starts.astype(np.float64)):
+      velocity, expected = np.zeros(2), [x.copy()]
+      for t in range(steps):
+        velocity = mu * velocity + _np_grads(WELLS, x, batches[s, j, t]).mean(0)
+        x = x - lr * velocity
+        expected.append(x.copy())
+      np.testing.assert_allclose(paths[s, j], np.array(expected), rtol=1e-4, atol=1e-4)
+  assert not np.allclose(paths[0], paths[1])  # seeds draw different batches
+
+
+def test_basins_and_counts():
+  minima = WELLS.minima()
+  points = np.concatenate([minima + 0.05, [[-1.8, 2.3], [1.8, -1.3]]])
+  np.testing.assert_array_equal(pn.basins(WELLS, points), [0, 1, 0, 1])
+  counts = pn.basin_counts(np.array([0, 0, 1, 1]), np.array([[0, 1, 0, 1], [0, 0, 0, 0]]))
+  np.testing.assert_allclose(counts.in_global, [0.5, 1.0])
+  np.testing.assert_allclose(counts.escaped, [0.5, 1.0])
+  np.testing.assert_allclose(counts.lost, [0.5, 0.0])
+
+
+def test_start_grid_covers_the_window():
+  grid = pn.start_grid(WELLS, 4)
+  assert grid.shape == (16, 2)
+  assert np.all((grid[:, 0] > WELLS.xlim[0]) & (grid[:, 0] < WELLS.xlim[1]))
+  assert np.all((grid[:, 1] > WELLS.ylim[0]) & (grid[:, 1] < WELLS.ylim[1]))
+  np.testing.assert_allclose(np.unique(grid[:, 0]), [-1.5, -0.5, 0.5, 1.5])
+
+
+def test_bad_noise_values_raise_config_error():
+  with pytest.raises(ConfigError, match='noise.batch_size'):
+    pn.draw_batches(256, (2,), 0, seed=0)
+  with pytest.raises(ConfigError, match='noise.batch_size'):
+    pn.draw_batches(256, (2,), 257, seed=0)
+  with pytest.raises(ConfigError, match='noise.shift_std'):
+    pn.two_wells(shift_std=0.5)
+  with pytest.raises(ConfigError, match='noise.num_examples'):
+    pn.two_wells(num_examples=1)
+  with pytest.raises(ConfigError, match='--seeds'):
+    playground_cmd.main(['--seeds', '0'])
+  rows = pn.draw_batches(256, (3, 5), 4, seed=0)
+  assert rows.shape == (3, 5, 4) and rows.min() >= 0 and rows.max() < 256
