@@ -1,24 +1,24 @@
 """The universal_approximation experiment's table: fits of one hidden layer
 of sigmoids to the target for each width, their errors, figures and a reading
-of them."""
+of them; then the explicit construction beside them
+(universal_construction_report.py)."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments.universal_approximation import TARGET
+from experiments import universal_construction_report as construction
+from experiments.universal_approximation import DOMAIN, NUM_TEST, TARGET
 from research import plots  # first: it selects matplotlib's headless backend
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,g-bad-import-order
 from research import optim
 from research import tables
 from research.models import MLP
 
-DOMAIN = (-1.0, 1.0)
 WIDTHS = (1, 2, 4, 8, 16, 32, 64, 128)
 NUM_SEEDS = 3
 NUM_TRAIN = 256
-NUM_TEST = 2001
 ADAM_STEPS = 10_000
 ADAM_LEARNING_RATE = 1e-2
 LBFGS_STEPS = 1_000
@@ -90,7 +90,7 @@ def plot_fits(fits: dict[int, dict], widths, path) -> None:
   ax.set_ylabel('f(x)')
   ax.grid(True, alpha=0.3)
   ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.02, 1.0))
-  _save(fig, path)
+  plots.save_figure(fig, path)
 
 
 def plot_errors(fits: dict[int, dict], path) -> None:
@@ -112,13 +112,7 @@ def plot_errors(fits: dict[int, dict], path) -> None:
   ax.set_ylabel('error on the test grid')
   ax.grid(True, which='both', alpha=0.3)
   ax.legend(fontsize=8)
-  _save(fig, path)
-
-
-def _save(fig, path) -> None:
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(path, dpi=120, bbox_inches='tight')
-  plt.close(fig)
+  plots.save_figure(fig, path)
 
 
 def reading(fits: dict[int, dict]) -> list[str]:
@@ -190,4 +184,6 @@ The best seed of a few widths over the target.
 
 def report(inputs: tables.TableInputs) -> str:
   fits = fit_widths(WIDTHS, log=inputs.log)
-  return sections(fits, inputs.figures_dir, inputs.experiment)
+  built = construction.construct_widths(log=inputs.log)
+  return (sections(fits, inputs.figures_dir, inputs.experiment) + '\n\n'
+          + construction.sections(built, fits, inputs.figures_dir, inputs.experiment))
