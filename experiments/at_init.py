@@ -33,7 +33,7 @@ from research import registry
 from research import search
 from research import results
 from research.data import load_dataset
-from research.plots import style
+from research.plots import save_figure, style
 from research.train.resolve import config_from_record
 
 # Examples in the fixed batch: enough for stable per-unit statistics.
@@ -158,12 +158,6 @@ def sci(x: float) -> str:
 # Figures
 
 
-def _save(fig, path) -> None:
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(path, dpi=DPI, bbox_inches='tight')
-  plt.close(fig)
-
-
 def activation_histograms(rows: Mapping[str, Sequence[dict]], path,
                           title: str, max_columns: int = 8) -> None:
   """A grid of histograms: a row per series (e.g. an initializer), a column
@@ -194,7 +188,7 @@ def activation_histograms(rows: Mapping[str, Sequence[dict]], path,
         ax.set_ylabel(label, fontsize=8)
   fig.suptitle(title, fontsize=10)
   fig.tight_layout()
-  _save(fig, path)
+  save_figure(fig, path, dpi=DPI)
 
 
 def gradient_norms(panels: Mapping[str, Mapping[str, Sequence[dict]]], path,
@@ -234,4 +228,4 @@ def gradient_norms(panels: Mapping[str, Mapping[str, Sequence[dict]]], path,
     axes[p // columns][p % columns].axis('off')
   fig.suptitle(title, fontsize=10)
   fig.tight_layout()
-  _save(fig, path)
+  save_figure(fig, path, dpi=DPI)

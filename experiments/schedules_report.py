@@ -75,13 +75,7 @@ def plot_rates(rates: dict[tuple[str, float], np.ndarray], path,
     ax.grid(True, alpha=0.3)
   axes[0][0].set_ylabel('learning rate')
   axes[0][-1].legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.02, 1.0))
-  _save(fig, path)
-
-
-def _save(fig, path) -> None:
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(path, dpi=120, bbox_inches='tight')
-  plt.close(fig)
+  plots.save_figure(fig, path)
 
 
 # --------------------------------------------------------------------------

@@ -31,10 +31,11 @@ def style(index: int) -> dict:
           'marker': _MARKERS[index % len(_MARKERS)]}
 
 
-def _save(fig: plt.Figure, path: str | pathlib.Path) -> None:
+def save_figure(fig: plt.Figure, path: str | pathlib.Path, dpi: int = DPI) -> None:
+  """Writes `fig` to `path` (its directory made), trimmed, and closes it."""
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(path, dpi=DPI, bbox_inches='tight')
+  fig.savefig(path, dpi=dpi, bbox_inches='tight')
   plt.close(fig)
 
 
@@ -86,7 +87,7 @@ def contour_with_trajectories(surface: Surface, trajectories: dict[str, np.ndarr
   ax.set_title(title or surface.name)
   # Outside the axes: inside, it would hide the paths near the minimum.
   ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.02, 1.0))
-  _save(fig, path)
+  save_figure(fig, path)
 
 
 def loss_curves(curves: dict[str, np.ndarray], path: str | pathlib.Path, ylabel: str,
@@ -114,7 +115,7 @@ def loss_curves(curves: dict[str, np.ndarray], path: str | pathlib.Path, ylabel:
     ax.set_title(title)
   ax.grid(True, which='major', alpha=0.3)
   ax.legend(fontsize=8, loc='best', framealpha=0.85)
-  _save(fig, path)
+  save_figure(fig, path)
 
 
 def moving_average(values, window: int) -> np.ndarray:
@@ -240,7 +241,7 @@ def learning_curves(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
   if title:
     fig.suptitle(title + (f' (best: {winner})' if winner else ''))
   fig.tight_layout()
-  _save(fig, path)
+  save_figure(fig, path)
 
 
 def _held_out_accuracy(metrics: dict) -> tuple[np.ndarray, np.ndarray] | None:
@@ -298,7 +299,7 @@ def generalization_gap(gaps: dict[str, tuple[np.ndarray, np.ndarray]],
   ax.grid(True, alpha=0.3)
   if title:
     ax.set_title(title)
-  _save(fig, path)
+  save_figure(fig, path)
 
 
 def performance_profiles(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
@@ -319,7 +320,7 @@ def performance_profiles(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarra
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
   axes[0][-1].legend(fontsize=7, loc='lower right', framealpha=0.85)
-  _save(fig, path)
+  save_figure(fig, path)
 
 
 def curves_against(curves: dict[str, tuple[np.ndarray, np.ndarray]],
@@ -335,4 +336,4 @@ def curves_against(curves: dict[str, tuple[np.ndarray, np.ndarray]],
   ax.set_ylabel(ylabel)
   ax.grid(True, alpha=0.3)
   ax.legend(fontsize=8, loc='best', framealpha=0.85)
-  _save(fig, path)
+  save_figure(fig, path)

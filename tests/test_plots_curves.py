@@ -80,18 +80,18 @@ def test_many_points_get_one_small_panel_each(tmp_path):
                       'test/accuracy': _curve(rng, 20, 0.1, 0.5 + 0.02 * i)}
             for i in range(10)}
   drawn = []
-  real_save = plots._save  # pylint: disable=protected-access
+  real_save = plots.save_figure
 
   def keep(fig, path):
     drawn.append(fig)
     real_save(fig, path)
 
-  plots._save = keep  # pylint: disable=protected-access
+  plots.save_figure = keep
   try:
     plots.learning_curves(curves, tmp_path / 'c.png', window=3, title='t')
   finally:
-    plots._save = real_save  # pylint: disable=protected-access
+    plots.save_figure = real_save
   [fig] = drawn
   visible = [ax for ax in fig.axes if ax.get_visible()]
   assert len(visible) == 20
-  assert 'best: p9' in fig._suptitle.get_text()  # pylint: disable=protected-access
+  assert 'best: p9' in fig._suptitle.get_text()
