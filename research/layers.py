@@ -32,9 +32,30 @@ def dropout(key: jax.Array, x: jax.Array, rate: Rate) -> jax.Array:
   must be < 1. The masks are drawn at float32 precision or better whatever
   `x`'s dtype, so a bfloat16 network draws the masks a float32 one draws.
   """
-  keep_prob = 1.0 - jnp.asarray(rate, _mask_dtype(x))
-  keep = jax.random.bernoulli(key, keep_prob, x.shape)
+  keep, keep_prob = _keep_mask(key, x, rate)
   return jnp.where(keep, x / keep_prob.astype(x.dtype), jnp.zeros_like(x))
+
+
+# How dropout's expectation is kept: 'inverted' scales the kept units by
+# 1 / (1 - rate) in training (`dropout`), 'vanilla' (Srivastava et al. 2014)
+# keeps them unscaled (`vanilla_dropout`) and multiplies by 1 - rate at test.
+DROPOUT_SCALINGS = ('inverted', 'vanilla')
+
+
+def vanilla_dropout(key: jax.Array, x: jax.Array, rate: Rate) -> jax.Array:
+  """Dropout without scaling: out = m * x, m ~ Bernoulli(1 - rate).
+
+  E[out] = (1 - rate) x, so evaluation uses (1 - rate) x (the weight-scaling
+  rule). Draws `dropout`'s mask for the same key: vanilla_dropout(k, x, r) /
+  (1 - r) == dropout(k, x, r), the two being one network reparametrized.
+  """
+  keep, _ = _keep_mask(key, x, rate)
+  return jnp.where(keep, x, jnp.zeros_like(x))
+
+
+def _keep_mask(key: jax.Array, x: jax.Array, rate: Rate):
+  keep_prob = 1.0 - jnp.asarray(rate, _mask_dtype(x))
+  return jax.random.bernoulli(key, keep_prob, x.shape), keep_prob
 
 
 def _mask_dtype(x: jax.Array) -> jnp.dtype:

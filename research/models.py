@@ -10,10 +10,12 @@ import ml_collections
 import numpy as np
 
 from research import activations
+from research import batchnorm as batchnorm_lib
 from research import initializers
 from research import layers
 from research.errors import ConfigError
-from research.layers import Rate, dropout, is_static_zero
+from research.layers import (DROPOUT_SCALINGS, Rate, dropout, is_static_zero,
+                             vanilla_dropout)
 
 BATCHNORM_PLACEMENTS = ('none', 'before', 'after')
 # Mixed precision: the dtype of the layers' computation. Parameters, the
@@ -60,6 +62,9 @@ class MLP(nn.Module):
       al.'s DropConnect layer (masking it would inject noise into the logits
       directly), and like `dropout_rate`, which drops hidden units only.
     stochastic_depth_rate: residual layers only; others are unaffected.
+    dropout_scaling: how both dropouts keep their expectation: 'inverted'
+      (kept units / (1 - p) in training, nothing at test) or 'vanilla'
+      (unscaled in training, every unit * (1 - p) at test).
   Every rate is a default that `__call__` can override with a traced array.
 
   Layers carry flax's default names: Dense_0 ... Dense_{L-1} for the hidden
@@ -82,8 +87,13 @@ class MLP(nn.Module):
   batchnorm: str = 'none'
   bn_momentum: float = 0.9
   bn_epsilon: float = 1e-5
+  # What training normalizes with: one of batchnorm_lib.TRAIN_STATS.
+  bn_train_stats: str = 'batch'
+  # Keep the bias of a Dense that feeds BN 'before' (the BN paper's b, §2).
+  bias_before_bn: bool = False
   dropout_rate: float = 0.0
   input_dropout_rate: float = 0.0
+  dropout_scaling: str = 'inverted'  # one of layers.DROPOUT_SCALINGS
   residual: bool = False
   dropconnect_rate: float = 0.0
   stochastic_depth_rate: float = 0.0
@@ -96,9 +106,13 @@ class MLP(nn.Module):
     return initializers.get(self.initializer, self.init_std, fan_in=fan_in)
 
   def _dropout(self, x: jax.Array, rate: Rate, train: bool) -> jax.Array:
-    if not train or is_static_zero(rate):
+    vanilla = self.dropout_scaling == 'vanilla'
+    if is_static_zero(rate):
       return x
-    return dropout(self.make_rng('dropout'), x, rate)
+    if not train:  # vanilla: the expectation of its unscaled training units
+      return (1.0 - jnp.asarray(rate, x.dtype)) * x if vanilla else x
+    return (vanilla_dropout if vanilla else dropout)(
+        self.make_rng('dropout'), x, rate)
 
   def _stochastic_depth(self, branch: jax.Array, rate: Rate,
                         train: bool) -> jax.Array:
@@ -112,7 +126,8 @@ class MLP(nn.Module):
                dropout_rate: Rate | None = None,
                input_dropout_rate: Rate | None = None,
                dropconnect_rate: Rate | None = None,
-               stochastic_depth_rate: Rate | None = None) -> jax.Array:
+               stochastic_depth_rate: Rate | None = None,
+               sample_masks: bool | None = None) -> jax.Array:
     """Returns logits of shape (N, num_classes).
 
     Each rate argument overrides the attribute of the same name and may be a
@@ -126,7 +141,13 @@ class MLP(nn.Module):
       input_dropout_rate: overrides `self.input_dropout_rate` (inputs).
       dropconnect_rate: overrides `self.dropconnect_rate` (hidden kernels).
       stochastic_depth_rate: overrides `self.stochastic_depth_rate`.
+      sample_masks: draw the dropout, DropConnect and stochastic-depth masks;
+        None: as `train`. True with train=False is Monte-Carlo dropout's
+        forward: sampled masks, BatchNorm's running statistics
+        (research/mc_dropout.py).
     """
+    if sample_masks is None:
+      sample_masks = train
     if dropout_rate is None:
       dropout_rate = self.dropout_rate
     if input_dropout_rate is None:
@@ -140,16 +161,17 @@ class MLP(nn.Module):
 
     dtype = jnp.dtype(self.compute_dtype)
     h = x.reshape((x.shape[0], -1)).astype(dtype)
-    h = self._dropout(h, input_dropout_rate, train)
+    h = self._dropout(h, input_dropout_rate, sample_masks)
     for i, width in enumerate(self.hidden):
       fan_in = h.shape[-1]
       kernel_init, bias_init = self._initializers(fan_in)
       # The BN shift replaces the bias of a Dense that feeds it.
       dense = layers.DropConnectDense(
-          width * pieces, use_bias=self.batchnorm != 'before',
+          width * pieces,
+          use_bias=self.batchnorm != 'before' or self.bias_before_bn,
           kernel_init=kernel_init, bias_init=bias_init, dtype=dtype,
           name=f'Dense_{i}')
-      y = dense(h, dropconnect_rate, deterministic=not train)
+      y = dense(h, dropconnect_rate, deterministic=not sample_masks)
       if self.batchnorm == 'before':
         y = self._batchnorm(y, train, i)
       self.sow('intermediates', f'pre_activation_{i}', y)
@@ -157,9 +179,9 @@ class MLP(nn.Module):
       self.sow('intermediates', f'activation_{i}', y)
       if self.batchnorm == 'after':
         y = self._batchnorm(y, train, i)
-      y = self._dropout(y, dropout_rate, train)
+      y = self._dropout(y, dropout_rate, sample_masks)
       if self.residual and fan_in == width:
-        h = h + self._stochastic_depth(y, stochastic_depth_rate, train)
+        h = h + self._stochastic_depth(y, stochastic_depth_rate, sample_masks)
       else:
         h = y
       self.sow('intermediates', f'output_{i}', h)
@@ -171,6 +193,11 @@ class MLP(nn.Module):
     return output(h).astype(jnp.promote_types(dtype, jnp.float32))
 
   def _batchnorm(self, x: jax.Array, train: bool, i: int) -> jax.Array:
+    if self.bn_train_stats != 'batch':  # statistics hidden from the gradient
+      return batchnorm_lib.BatchNorm(
+          train_stats=self.bn_train_stats, momentum=self.bn_momentum,
+          epsilon=self.bn_epsilon, axis_name=self.bn_axis_name,
+          dtype=x.dtype, name=f'BatchNorm_{i}')(x, not train)
     return nn.BatchNorm(
         use_running_average=not train, momentum=self.bn_momentum,
         epsilon=self.bn_epsilon, axis_name=self.bn_axis_name,
@@ -191,6 +218,29 @@ def _is_int(v) -> bool:
 
 def _is_real(v) -> bool:
   return isinstance(v, (numbers.Real, np.floating)) and not isinstance(v, bool)
+
+
+def check_batchnorm_training(model_config: ml_collections.ConfigDict) -> None:
+  """Raises ConfigError for a bad `batchnorm_train_stats` / `bias_before_bn`,
+  or one that has no effect with the BatchNorm placement."""
+  stats = _get(model_config, 'batchnorm_train_stats')
+  if stats not in batchnorm_lib.TRAIN_STATS:
+    raise ConfigError(
+        f'model.batchnorm_train_stats: unknown statistics {stats!r}; '
+        f'known: {", ".join(batchnorm_lib.TRAIN_STATS)}')
+  if stats != 'batch' and model_config.batchnorm == 'none':
+    raise ConfigError(
+        f'model.batchnorm_train_stats: {stats!r} has no effect with '
+        "model.batchnorm='none'")
+  pre_bias = _get(model_config, 'bias_before_bn')
+  if not isinstance(pre_bias, (bool, np.bool_)):
+    raise ConfigError(
+        f'model.bias_before_bn: {pre_bias!r} must be True or False')
+  if pre_bias and model_config.batchnorm != 'before':
+    raise ConfigError(
+        f'model.bias_before_bn: True has no effect with model.batchnorm='
+        f'{model_config.batchnorm!r} (a Dense keeps its bias unless BN '
+        "'before' follows it)")
 
 
 def validate_model_config(model_config: ml_collections.ConfigDict) -> None:
@@ -214,6 +264,10 @@ def validate_model_config(model_config: ml_collections.ConfigDict) -> None:
     raise ConfigError(
         f'model.batchnorm: unknown placement {batchnorm!r}; '
         f'known: {", ".join(BATCHNORM_PLACEMENTS)}')
+  scaling = _get(model_config, 'dropout_scaling')
+  if scaling not in DROPOUT_SCALINGS:
+    raise ConfigError(f'model.dropout_scaling: unknown scaling {scaling!r}; '
+                      f'known: {", ".join(DROPOUT_SCALINGS)}')
   for key in ('dropout', 'input_dropout', 'dropconnect', 'stochastic_depth'):
     rate = _get(model_config, key)
     if not _is_real(rate) or not 0 <= rate < 1:
@@ -224,6 +278,7 @@ def validate_model_config(model_config: ml_collections.ConfigDict) -> None:
   epsilon = _get(model_config, 'bn_epsilon')
   if not _is_real(epsilon) or not epsilon > 0:
     raise ConfigError(f'model.bn_epsilon: {epsilon!r} must be > 0')
+  check_batchnorm_training(model_config)
   residual = _get(model_config, 'residual')
   if not isinstance(residual, (bool, np.bool_)):
     raise ConfigError(f'model.residual: {residual!r} must be True or False')
@@ -253,8 +308,11 @@ def build_model(model_config: ml_collections.ConfigDict,
       batchnorm=model_config.batchnorm,
       bn_momentum=float(model_config.bn_momentum),
       bn_epsilon=float(model_config.bn_epsilon),
+      bn_train_stats=_get(model_config, 'batchnorm_train_stats'),
+      bias_before_bn=bool(_get(model_config, 'bias_before_bn')),
       dropout_rate=float(model_config.dropout),
       input_dropout_rate=float(model_config.input_dropout),
+      dropout_scaling=_get(model_config, 'dropout_scaling'),
       residual=bool(model_config.residual),
       dropconnect_rate=float(_get(model_config, 'dropconnect')),
       stochastic_depth_rate=float(_get(model_config, 'stochastic_depth')),

@@ -6,6 +6,7 @@ import numpy as np
 
 from research import losses
 from research.train import make_eval_step
+from research.train.steps import make_logits_fn
 from train_helpers import model_state_and_step
 
 
@@ -54,3 +55,23 @@ def test_train_step_is_pure():
   step(state, batch)
   for a, b in zip(jax.tree.leaves(copy), jax.tree.leaves(jax.device_get(state))):
     np.testing.assert_array_equal(a, b)
+
+
+def test_evaluation_scales_by_the_states_own_rates():
+  # Vanilla dropout and stochastic depth scale the units by their keep
+  # probability at test: the rate must be the state's (a population member
+  # sweeps it as data), with running or batch BatchNorm statistics alike.
+  model, state, _, (x, _) = setup(
+      'model.hidden=(16,16,16)', 'model.residual=true', 'model.dropout=0.5',
+      'model.dropout_scaling=vanilla', 'model.stochastic_depth=0.5')
+  member = state.replace(hparams={**state.hparams,
+                                  'dropout': jnp.float32(0.2),
+                                  'stochastic_depth': jnp.float32(0.1)})
+  variables = {'params': state.params, 'batch_stats': state.batch_stats}
+  expected = model.apply(variables, x, train=False, dropout_rate=0.2,
+                         stochastic_depth_rate=0.1)
+  own = model.apply(variables, x, train=False)  # the attributes' 0.5 and 0.5
+  assert not np.allclose(expected, own, atol=1e-4)
+  for bn_batch_statistics in (False, True):  # no BatchNorm: the same logits
+    logits = make_logits_fn(model, bn_batch_statistics=bn_batch_statistics)(member, x)
+    np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-6)

@@ -40,8 +40,16 @@ def model_config() -> ml_collections.ConfigDict:
   c.batchnorm = 'none'  # none | before | after the activation
   c.bn_momentum = 0.9
   c.bn_epsilon = 1e-5
+  # What BN normalizes with in training: 'batch' (the batch mean / variance,
+  # differentiated through), 'batch_no_grad' (the same, under stop_gradient)
+  # or 'running' (its running averages): the BN paper's §2 warning.
+  c.batchnorm_train_stats = 'batch'
+  c.bias_before_bn = False  # keep the Dense bias before BN 'before' (§2's b)
   c.dropout = 0.0
   c.input_dropout = 0.0
+  # inverted: kept units * 1/(1-p) in training; vanilla: unscaled in training,
+  # every unit * (1-p) at test (research/layers.py)
+  c.dropout_scaling = 'inverted'
   c.residual = False
   c.dropconnect = 0.0  # rate of dropped hidden weights (Wan et al.)
   c.stochastic_depth = 0.0  # drop rate of residual blocks (Huang et al.)

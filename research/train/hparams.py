@@ -45,8 +45,3 @@ def model_rates(hparams: dict) -> dict:
   """Keyword arguments for the model's call: the traced rate where the state
   has one, else None (the model's own configured rate)."""
   return {arg: hparams.get(name) for name, arg in _MODEL_ARGUMENTS.items()}
-
-
-def no_noise() -> dict:
-  """Keyword arguments that turn every stochastic regularizer off (static 0)."""
-  return {arg: 0.0 for arg in _MODEL_ARGUMENTS.values()}

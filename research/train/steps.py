@@ -12,7 +12,7 @@ from research.augment import mixup, tta_predict
 from research.distillation import DistillTargets
 from research.optim.evaluation import evaluation_params
 from research.pruning import apply_masks
-from research.train.hparams import model_rates, no_noise
+from research.train.hparams import model_rates
 from research.train.state import (AUGMENT_STREAM, MODEL_STREAM, TrainState,
                                   step_key)
 
@@ -118,11 +118,14 @@ def make_logits_fn(model: nn.Module, *, bn_batch_statistics: bool = False):
   def logits_fn(state: TrainState, x):
     variables = {'params': evaluation_params(state.opt_state, state.params),
                  'batch_stats': state.batch_stats}
+    # No masks drawn, but each rate the state's own (a population member's):
+    # vanilla dropout and stochastic depth scale by it at test.
+    rates = model_rates(state.hparams)
     if bn_batch_statistics:
-      logits, _ = model.apply(variables, x, train=True, mutable=['batch_stats'],
-                              **no_noise())
+      logits, _ = model.apply(variables, x, train=True, sample_masks=False,
+                              mutable=['batch_stats'], **rates)
       return logits
-    return model.apply(variables, x, train=False)
+    return model.apply(variables, x, train=False, **rates)
 
   return logits_fn
 
