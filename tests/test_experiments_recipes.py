@@ -17,6 +17,7 @@ from experiments import universal_approximation_report as ua_report
 from launch import sweep
 from launch.trials import Trial, load_registry
 from research import search as search_lib
+from research.optim.schedules import scaled_learning_rate
 from research.tables import TableInputs
 from research.train.resolve import resolve
 
@@ -91,24 +92,28 @@ def test_schedules_axes_expand_to_every_schedule_with_and_without_warmup():
   assert 'schedules_step' not in load_registry().names()
 
 
-def test_batch_size_axes_are_batches_times_three_rules():
+def test_batch_size_axes_are_batches_times_four_rules():
   trials = sweep.expand('batch_size', search='grid')
   configs = [t.config('runs') for t in trials]
-  assert len(trials) == 21
+  assert len(trials) == 28
   points = {(c.train.batch_size, c.optimizer.reference_batch_size,
-             c.optimizer.schedule.warmup_epochs) for c in configs}
-  assert points == {(b, r, w) for b in (32, 64, 128, 256, 512, 1024, 2048)
-                    for r, w in ((0, 0.0), (32, 0.0), (32, 5.0))}
+             c.optimizer.batch_scaling, c.optimizer.schedule.warmup_epochs)
+            for c in configs}
+  assert points == {(b, *rule) for b in (32, 64, 128, 256, 512, 1024, 2048)
+                    for rule in ((0, 'linear', 0.0), (32, 'linear', 0.0),
+                                 (32, 'linear', 5.0), (32, 'inverse', 0.0))}
   assert {c.optimizer.name for c in configs} == {'momentum'}
   rules = [batch_size_report.rule_of(c.to_dict()) for c in configs]
   assert sorted(set(rules)) == sorted(batch_size.RULES)
   assert all(rules.count(rule) == 7 for rule in batch_size.RULES)
   # Every rule's learning rate at batch B, as the optimizer builds it.
-  from research.optim.schedules import scaled_learning_rate
   for c, rule in zip(configs, rules):
     lr = scaled_learning_rate(c.optimizer.learning_rate, c.train.batch_size,
-                              c.optimizer.reference_batch_size)
-    expected = 0.02 if rule == 'fixed lr' else 0.02 * c.train.batch_size / 32
+                              c.optimizer.reference_batch_size,
+                              c.optimizer.batch_scaling)
+    expected = {'fixed lr': 0.02,
+                'lr / N (the slides)': 0.02 * 32 / c.train.batch_size}.get(
+                    rule, 0.02 * c.train.batch_size / 32)
     assert lr == pytest.approx(expected)
 
 
@@ -246,7 +251,8 @@ def _batch_trial(rule, batch, seed):
 
 
 def test_batch_size_report_rows_and_figure(tmp_path):
-  rules = {'fixed lr': 0.6, 'linear scaling': 0.62, 'linear scaling + warmup': 0.63}
+  rules = {'fixed lr': 0.6, 'linear scaling': 0.62, 'linear scaling + warmup': 0.63,
+           'lr / N (the slides)': 0.5}
   assert tuple(rules) == batch_size.RULES
   rng = np.random.default_rng(3)
   records, cells, means = [], {}, {}
@@ -263,10 +269,12 @@ def test_batch_size_report_rows_and_figure(tmp_path):
   text = batch_size_report.report(_inputs(tmp_path, 'batch_size', records))
 
   assert (tmp_path / 'figures' / 'batch_size' / 'accuracy_against_batch.png').stat().st_size > 0
-  assert _row(text, 'batch', 'steps / epoch', 'steps', 'fixed rate', 'scaled rate', *rules)
+  assert _row(text, 'batch', 'steps / epoch', 'steps', 'fixed rate', 'rate x N', 'rate / N',
+              *rules)
   for b in (32, 2048):
     per_epoch = 4000 // b
     assert _row(text, b, per_epoch, 30 * per_epoch, '0.02', f'{0.02 * b / 32:g}',
+                f'{0.02 * 32 / b:.3g}',
                 *(cells[(b, rule)] for rule in rules))
   assert 'linear scaling: runs that did not finish (diverged or failed) at batch 2048.' in text
   deltas = [100 * (means[(b, 'linear scaling + warmup')] - means[(b, 'linear scaling')])
