@@ -30,7 +30,7 @@ from research.results import format_overrides
 # Statuses of a run that a re-run leaves alone (as research.train does).
 from research.runs import FINISHED, TRIAL_RECORD
 from research.tracking import jsonio
-from research.train.resolve import config_hash, resolve
+from research.train.resolve import config_from_record, config_hash, resolve
 
 __all__ = ['FINISHED', 'LaunchError', 'RECORD', 'SWEEPS_DIR', 'Trial',
            'failed_record', 'finished_record', 'load_registry', 'plain_run_record',
@@ -221,7 +221,8 @@ def plain_run_record(run: run_index.Run, reference: Mapping[str, Any],
   changed = {**search.point_of(axes, config_lib.flatten(run.config)),
              **run_index.overrides(run, reference)}
   trial = Trial(run.experiment, format_overrides(changed), run.seed or 0)
-  record = _make_record(trial, ml_collections.ConfigDict(run.config), run.path,
+  # Keys added since the run was written take their defaults.
+  record = _make_record(trial, config_from_record(run.config), run.path,
                         run.status, summary=run.summary)
   # When the run finished, not now: the latest record of a point and seed wins.
   finished = (run.path / 'summary.json').stat().st_mtime

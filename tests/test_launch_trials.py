@@ -9,10 +9,11 @@ from launch import sweep
 from launch import trials as trials_lib
 from launch.trials import Trial
 from research import config as config_lib
-from research import search, train
+from research import run_index, search, train
 from research.errors import ConfigError, DivergedError
 from research.search import Discrete
 from research.train.resolve import config_hash
+from tests.test_runs_cli import fabricate
 
 registry = trials_lib.load_registry()  # with the experiments registered
 TINY = ('model.hidden=(16,)', 'train.num_epochs=1', 'tracking.wandb=disabled')
@@ -161,3 +162,19 @@ def test_expand_turns_a_choice_into_its_keys_and_rejects_setting_them(monkeypatc
   first, second = (sweep.expand('quickstart', search='random', num_trials=3,
                                 search_seed=s) for s in (0, 1))
   assert first != second
+
+
+def test_a_plain_runs_record_fills_keys_added_since_it_was_written(tmp_path):
+  # `research run` leaves no trial.json; its record is made from config.json,
+  # which a run written before a key existed lacks.
+  run_dir = fabricate(tmp_path, 'seed0-old', seed=0, lr=0.03)
+  (run_dir / 'trial.json').unlink()
+  config = json.loads((run_dir / 'config.json').read_text())
+  del config['optimizer']['batch_scaling'], config['data']['label_noise']
+  (run_dir / 'config.json').write_text(json.dumps(config))
+  experiment = trials_lib.load_registry().get('quickstart')
+  record = trials_lib.plain_run_record(run_index.read_run(run_dir), experiment.config(),
+                                       experiment.axes)
+  assert record['overrides'] == ['optimizer.learning_rate=0.03']
+  assert record['config_hash'] == config_hash(config_lib.apply_overrides(
+      experiment.config(), ['optimizer.learning_rate=0.03']))
