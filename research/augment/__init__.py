@@ -7,7 +7,10 @@ and may be jitted and vmapped. Strengths a sweep varies (mixup alpha, flip
 probability, brightness, contrast, lighting std) may be traced scalars; a
 static Python 0 skips the stage, a traced 0 is the identity by arithmetic.
 Each random draw is exposed (`mixup_draws`, `cutout_mask`, `crop_offsets`,
-`flip_mask`, `brightness_contrast_draws`, `pca_lighting_draws`).
+`flip_mask`, `brightness_contrast_draws`, `pca_lighting_draws`,
+`affine_draws`, `elastic_field`). Geometric warps for digits (rotation, shear,
+scale, translation, Simard's elastic distortion) and pixel noise are in
+geometric.py.
 
 `make_augment(config.augment, ...)` composes the configured stages;
 `tta_views` / `tta_predict` average predictions over fixed test-time views.
@@ -20,6 +23,14 @@ from research.augment.config import SWEEPABLE
 from research.augment.config import TTA_NAMES
 from research.augment.config import check_augment_images
 from research.augment.config import validate_augment_config
+from research.augment.geometric import affine_draws
+from research.augment.geometric import affine_matrix
+from research.augment.geometric import elastic_field
+from research.augment.geometric import pixel_noise
+from research.augment.geometric import random_warp
+from research.augment.geometric import rescale
+from research.augment.geometric import warp_affine
+from research.augment.geometric import warp_elastic
 from research.augment.mixing import mixup
 from research.augment.mixing import mixup_draws
 from research.augment.mixing import soft_labels
@@ -43,6 +54,14 @@ from research.augment.tta import tta_views
 
 __all__ = [
     'Batch',
+    'affine_draws',
+    'affine_matrix',
+    'elastic_field',
+    'pixel_noise',
+    'random_warp',
+    'rescale',
+    'warp_affine',
+    'warp_elastic',
     'SWEEPABLE',
     'TTA_NAMES',
     'brightness_contrast',

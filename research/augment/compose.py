@@ -7,6 +7,8 @@ import ml_collections
 
 from research.augment.batch import Batch
 from research.augment.config import SWEEPABLE
+from research.augment.geometric import pixel_noise
+from research.augment.geometric import random_warp
 from research.augment.mixing import mixup
 from research.augment.photometric import brightness_contrast
 from research.augment.photometric import pca_lighting
@@ -19,7 +21,7 @@ Augment = Callable[..., Batch]
 
 # Each stage's key is fold_in(key, its id): fixed ids, so turning one stage on
 # or off leaves the draws of the others unchanged.
-_CROP, _FLIP, _JITTER, _LIGHTING, _CUTOUT, _MIXUP = range(6)
+_CROP, _FLIP, _JITTER, _LIGHTING, _CUTOUT, _MIXUP, _WARP, _NOISE = range(8)
 
 
 def make_augment(cfg: ml_collections.ConfigDict, *, num_classes: int,
@@ -27,10 +29,11 @@ def make_augment(cfg: ml_collections.ConfigDict, *, num_classes: int,
                  pca: tuple | None = None) -> Augment | None:
   """`augment(key, batch, hparams=None) -> batch` from the `augment` section.
 
-  Stages, in order: random crop, flip, brightness/contrast, PCA lighting,
-  cutout, then mixup (last, because it changes the labels; with mixup on the
-  labels come out soft (N, K)). None when every stage is off (`tta` is
-  test-time only and does not count).
+  Stages, in order: geometric warp (rotation, shear, scale, translation,
+  elastic; one interpolation), random crop, flip, brightness/contrast, PCA
+  lighting, cutout, pixel noise, then mixup (last, because it changes the
+  labels; with mixup on the labels come out soft (N, K)). None when every
+  stage is off (`tta` is test-time only and does not count).
 
   Which stages exist is fixed by `cfg`; their strengths are the config's
   values unless `hparams` maps a SWEEPABLE key to a (traced) scalar, so a
@@ -48,7 +51,10 @@ def make_augment(cfg: ml_collections.ConfigDict, *, num_classes: int,
     raise ConfigError(
         f'augment.pca_lighting: {cfg.pca_lighting} needs the training '
         'set\'s channel PCA: pass pca=channel_pca(x_train) to make_augment')
-  on = {'crop': cfg.crop_padding > 0, 'flip': bool(cfg.flip),
+  on = {'warp': any(cfg[k] > 0 for k in ('rotate_degrees', 'shear', 'scale',
+                                          'translate', 'elastic_alpha')),
+        'noise': cfg.pixel_noise > 0,
+        'crop': cfg.crop_padding > 0, 'flip': bool(cfg.flip),
         'jitter': cfg.brightness > 0 or cfg.contrast > 0,
         'lighting': cfg.pca_lighting > 0, 'cutout': cfg.cutout_size > 0,
         'mixup': cfg.mixup_alpha > 0}
@@ -58,6 +64,9 @@ def make_augment(cfg: ml_collections.ConfigDict, *, num_classes: int,
               'contrast': 'jitter', 'pca_lighting': 'lighting'}
   defaults = {k: float(cfg[k]) for k in SWEEPABLE}
   padding, size = int(cfg.crop_padding), int(cfg.cutout_size)
+  warp = {k: float(cfg[k]) for k in ('rotate_degrees', 'shear', 'scale',
+                                     'translate', 'elastic_alpha',
+                                     'elastic_sigma')}
 
   def augment(key: jax.Array, batch: Batch,
               hparams: Mapping[str, jax.Array] | None = None) -> Batch:
@@ -71,6 +80,8 @@ def make_augment(cfg: ml_collections.ConfigDict, *, num_classes: int,
                           'not built; set it > 0 there to sweep it')
       hp[k] = v
     stage_key = lambda i: jax.random.fold_in(key, i)
+    if on['warp']:
+      batch = random_warp(stage_key(_WARP), batch, **warp)
     if on['crop']:
       batch = random_crop(stage_key(_CROP), batch, padding)
     if on['flip']:
@@ -83,6 +94,8 @@ def make_augment(cfg: ml_collections.ConfigDict, *, num_classes: int,
                            hp['pca_lighting'])
     if on['cutout']:
       batch = cutout(stage_key(_CUTOUT), batch, size)
+    if on['noise']:
+      batch = pixel_noise(stage_key(_NOISE), batch, float(cfg.pixel_noise))
     if on['mixup']:
       batch = mixup(stage_key(_MIXUP), batch, hp['mixup_alpha'], num_classes)
     return batch

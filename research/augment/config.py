@@ -9,12 +9,17 @@ import numpy as np
 from research.config.sections import augment_config as default_augment_config
 from research.errors import ConfigError, check_section_keys
 
-TTA_NAMES = ('none', 'flips', 'crops', 'flips_crops')
+TTA_NAMES = ('none', 'flips', 'crops', 'flips_crops', 'scales')
 # Strengths that may be swept as data (see `make_augment`'s `hparams`).
 SWEEPABLE = ('mixup_alpha', 'brightness', 'contrast', 'pca_lighting')
 # Keys whose augmentation needs (H, W, C) images, with the value meaning 'off'.
 _IMAGE_ONLY = {'cutout_size': 0, 'crop_padding': 0, 'flip': False,
-               'pca_lighting': 0.0, 'tta': 'none'}
+               'pca_lighting': 0.0, 'rotate_degrees': 0.0, 'shear': 0.0,
+               'scale': 0.0, 'translate': 0.0, 'elastic_alpha': 0.0,
+               'tta': 'none'}
+# research/augment/geometric.py's strengths: numbers >= 0, 0 is off.
+GEOMETRIC = ('rotate_degrees', 'shear', 'scale', 'translate', 'elastic_alpha',
+             'pixel_noise')
 
 
 def _is_real(value: Any) -> bool:
@@ -41,7 +46,8 @@ def validate_augment_config(cfg: ml_collections.ConfigDict, *,
   """
   check_section_keys(cfg, default_augment_config(), 'augment')
 
-  for key in ('mixup_alpha', 'brightness', 'contrast', 'pca_lighting'):
+  for key in ('mixup_alpha', 'brightness', 'contrast', 'pca_lighting',
+              *GEOMETRIC):
     value = cfg[key]
     if not _is_real(value) or not np.isfinite(value):
       raise ConfigError(f'augment.{key}: {value!r} must be a number')
@@ -50,6 +56,15 @@ def validate_augment_config(cfg: ml_collections.ConfigDict, *,
   if cfg.contrast > 1:
     raise ConfigError(f'augment.contrast: {cfg.contrast!r} must be <= 1, so '
                       'that the contrast factor 1 +- contrast stays >= 0')
+  if cfg.rotate_degrees > 180:
+    raise ConfigError(f'augment.rotate_degrees: {cfg.rotate_degrees!r} must '
+                      'be <= 180')
+  if cfg.scale >= 1:
+    raise ConfigError(f'augment.scale: {cfg.scale!r} must be < 1, so that '
+                      'the zoom factor 1 +- scale stays > 0')
+  sigma = cfg.elastic_sigma
+  if not _is_real(sigma) or not np.isfinite(sigma) or sigma <= 0:
+    raise ConfigError(f'augment.elastic_sigma: {sigma!r} must be a number > 0')
   for key in ('cutout_size', 'crop_padding'):
     value = cfg[key]
     if not _is_int(value) or value < 0:

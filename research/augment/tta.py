@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from research.augment.config import TTA_NAMES
+from research.augment.geometric import rescale
 from research.augment.spatial import hflip
 from research.errors import ConfigError
 
@@ -35,7 +36,7 @@ def shift(x: jax.Array, dy: int, dx: int) -> jax.Array:
 
 
 def tta_views(name: str, image_shape: tuple[int, ...],
-              padding: int = 1) -> list[View]:
+              padding: int = 1, scale: float = 0.1) -> list[View]:
   """The views of x (N, ...) that `tta_predict` averages over.
 
     'none'        [identity]
@@ -44,6 +45,8 @@ def tta_views(name: str, image_shape: tuple[int, ...],
                   (the crops of a `padding`-padded image at the centre and at
                   the middle of each edge)
     'flips_crops' the 5 crops and the mirror of each: 10 views
+    'scales'      [identity, zoom by 1 - scale, zoom by 1 + scale] (bilinear,
+                  about the centre): multi-scale views
 
   Every list starts with the identity.
   """
@@ -55,6 +58,11 @@ def tta_views(name: str, image_shape: tuple[int, ...],
   if len(tuple(image_shape)) != 3:
     raise ConfigError(f'augment.tta: {name!r} needs images (H, W, C), but '
                       f'the inputs have shape {tuple(image_shape)}')
+  if name == 'scales':
+    if not 0 < scale < 1:
+      raise ValueError(f'tta_views: scale {scale} must be in (0, 1)')
+    return [_identity] + [(lambda x, f=f: rescale(x, f))
+                          for f in (1 - scale, 1 + scale)]
   if padding < 1:
     raise ValueError(f'tta_views: padding {padding} must be >= 1')
   p = padding
@@ -70,7 +78,8 @@ def tta_views(name: str, image_shape: tuple[int, ...],
 
 def make_tta(cfg: ml_collections.ConfigDict, *,
              image_shape: tuple[int, ...]) -> list[View]:
-  """`tta_views(cfg.tta, ...)`, shifting by `crop_padding` pixels (or 1)."""
+  """`tta_views(cfg.tta, ...)`, shifting by `crop_padding` pixels (or 1);
+  'scales' zooms by the fixed 0.9 and 1.1."""
   return tta_views(cfg.tta, image_shape, padding=max(int(cfg.crop_padding), 1))
 
 

@@ -70,7 +70,16 @@ def augment_config() -> ml_collections.ConfigDict:
   c.brightness = 0.0  # b ~ U(-brightness, brightness); 0 = off
   c.contrast = 0.0  # c ~ U(1 - contrast, 1 + contrast), in [0, 1]; 0 = off
   c.pca_lighting = 0.0  # std of AlexNet's alpha; 0 = off
-  c.tta = 'none'  # test-time views: none | flips | crops | flips_crops
+  # Geometric (research/augment/geometric.py), one bilinear warp per image:
+  c.rotate_degrees = 0.0  # rotation ~ U(-r, r) degrees; 0 = off
+  c.shear = 0.0  # horizontal shear factor ~ U(-s, s); 0 = off
+  c.scale = 0.0  # zoom ~ U(1 - s, 1 + s), s in [0, 1); 0 = off
+  c.translate = 0.0  # shift ~ U(-t, t) pixels per axis (sub-pixel); 0 = off
+  c.elastic_alpha = 0.0  # Simard 2003 elastic field scale, pixels; 0 = off
+  c.elastic_sigma = 4.0  # std of the field's Gaussian smoothing, pixels
+  c.pixel_noise = 0.0  # std of additive Gaussian pixel noise; 0 = off
+  # test-time views: none | flips | crops | flips_crops | scales (x0.9, 1, 1.1)
+  c.tta = 'none'
   return c
 
 
