@@ -252,7 +252,7 @@ if __name__ == '__main__':
   elif check == 'soap':
     out = check_soap_population(sys.argv[2])
   elif check == 'stable':
-    out = check_stable(*sys.argv[2:5])
+    out = check_stable(*sys.argv[2:5], *map(int, sys.argv[5:6]))
   else:
     raise SystemExit(f'unknown check {check!r}')
   print(json.dumps(out))
