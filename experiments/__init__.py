@@ -14,7 +14,8 @@ import pkgutil
 
 # Modules that register nothing: shared helpers, and the playground command
 # (`python -m experiments.playground`, no registered experiment).
-_HELPERS = frozenset(('at_init', 'bands', 'common', 'grid', 'playground'))
+_HELPERS = frozenset(('at_init', 'bands', 'common', 'grid', 'playground',
+                       'playground_two_wells'))
 _HEAVY_SUFFIXES = ('_report', '_run')
 
 for _module in pkgutil.iter_modules(__path__):

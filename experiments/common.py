@@ -23,16 +23,26 @@ def image_mlp_config(dataset: str = 'fashion_mnist'):
   return c
 
 
-def mnist1d_momentum_config(*, learning_rate: float, batch_size: int,
-                            num_epochs: int):
-  """The quickstart's residual MLP (40-100-100-10, PyTorch init) on MNIST-1D
-  with SGD + momentum 0.9, trained to the end (no monitor): the base of the
-  schedules and batch-size tables, which vary the rate around it."""
+def mnist1d_residual_config(*, depth: int = 2, dev_size: int = 0):
+  """The quickstart's residual MLP on MNIST-1D: 40-100-...-100-10 ReLU with a
+  skip around each hidden layer after the first, PyTorch's default init;
+  `depth` hidden layers, `dev_size` examples held out of training. Callers
+  set the optimizer and the budget."""
   c = base_config()
   c.data.name = 'mnist1d'
-  c.model.hidden = (100, 100)
+  c.data.dev_size = dev_size
+  c.model.hidden = (100,) * depth
   c.model.residual = True
   c.model.init = 'pytorch'
+  return c
+
+
+def mnist1d_momentum_config(*, learning_rate: float, batch_size: int,
+                            num_epochs: int):
+  """`mnist1d_residual_config` with SGD + momentum 0.9, trained to the end
+  (no monitor): the base of the schedules and batch-size tables, which vary
+  the rate around it."""
+  c = mnist1d_residual_config()
   c.optimizer.name = 'momentum'
   c.optimizer.hparams.momentum = 0.9
   c.optimizer.learning_rate = learning_rate

@@ -19,7 +19,7 @@ point's rate with the best mean final dev accuracy
 (experiments/online_vs_batch_report.py).
 """
 
-from research.config import base_config
+from experiments.common import mnist1d_residual_config
 from research.registry import register
 from research.search import Choice, Discrete
 
@@ -62,12 +62,7 @@ AXES = {'training set': Choice(TRAINING_SETS),
           reference='the lecture: full batch takes one exact step per pass; online learning takes N noisy steps and, on redundant data, learns far faster per example; 10 copies of 100 examples make full batch waste 90% of its work; minibatches are the practical compromise',
           axes=AXES, report='experiments.online_vs_batch_report:report')
 def get_config():
-  c = base_config()
-  c.data.name = 'mnist1d'
-  c.data.dev_size = 1000
-  c.model.hidden = (100, 100)
-  c.model.residual = True
-  c.model.init = 'pytorch'
+  c = mnist1d_residual_config(dev_size=1000)
   c.optimizer.name = 'sgd'
   c.optimizer.learning_rate = 0.1
   c.train.batch_size = 1

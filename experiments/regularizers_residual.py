@@ -20,7 +20,7 @@ dropout. The lecture's claims: each regularizer narrows the train/test gap;
 stochastic depth regularizes a deep residual net.
 """
 
-from research.config import base_config
+from experiments.common import mnist1d_residual_config
 from research.registry import register
 from research.search import Choice
 
@@ -47,13 +47,7 @@ REGULARIZERS = Choice({
           axes={'regularizer': REGULARIZERS},
           report='experiments.regularizers_residual_report:report')
 def get_config():
-  c = base_config()
-  c.data.name = 'mnist1d'
-  c.data.dev_size = 1000
-  c.model.hidden = (100,) * 5
-  c.model.residual = True
-  c.model.activation = 'relu'
-  c.model.init = 'pytorch'
+  c = mnist1d_residual_config(depth=5, dev_size=1000)
   c.optimizer.name = 'adam'
   c.optimizer.learning_rate = 1e-3
   c.train.batch_size = 100

@@ -21,7 +21,7 @@ launcher: every trial of a sweep is one vmapped program (learning rate and
 weight decay are traced).
 """
 
-from research.config import base_config
+from experiments.common import mnist1d_residual_config
 from research.registry import register
 from research.search import LogUniform
 
@@ -46,12 +46,7 @@ PUBLISHED = {(0.05, 60): 0.95}
           reference='REFERENCES.md §8 (Bergstra & Bengio 2012): P(at least one of n random trials in the best fraction q) = 1 - (1 - q)^n; q = 5%, n = 60 -> 0.95',
           axes=AXES, report='experiments.search_report:report')
 def get_config():
-  c = base_config()
-  c.data.name = 'mnist1d'
-  c.data.dev_size = 1000
-  c.model.hidden = (100, 100)
-  c.model.residual = True
-  c.model.init = 'pytorch'
+  c = mnist1d_residual_config(dev_size=1000)
   c.optimizer.name = 'adam'
   c.optimizer.learning_rate = 1e-2
   c.optimizer.weight_decay = 1e-6

@@ -159,6 +159,12 @@ def shown_length(surface: Surface, path: np.ndarray) -> int:
   return n
 
 
+def settings_text(settings: dict) -> str:
+  """An optimizer's settings other than its learning rate, as 'k=v, k=v'."""
+  return ', '.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}'
+                   for k, v in settings.items() if k != 'learning_rate')
+
+
 # Hand-tuned so that each path shows its method's character within the
 # surface's `num_steps`; fixed numbers, so the figures are reproducible. Chosen
 # by eye after a sweep of the final value over a log grid (lr 1e-4 .. 10, 16

@@ -20,6 +20,13 @@ if 'RESEARCH_COMPILATION_CACHE' not in os.environ:
   _CACHE = tempfile.mkdtemp(prefix='research-tests-jax-cache-')
   atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
   os.environ['RESEARCH_COMPILATION_CACHE'] = _CACHE
+# Generated datasets (MNIST-1D) likewise: generated once for the session, not
+# in every process that loads them (test_data_generated_cache.py uses
+# directories of its own).
+if 'RESEARCH_DATA_CACHE' not in os.environ:
+  _DATA_CACHE = tempfile.mkdtemp(prefix='research-tests-data-cache-')
+  atexit.register(shutil.rmtree, _DATA_CACHE, ignore_errors=True)
+  os.environ['RESEARCH_DATA_CACHE'] = _DATA_CACHE
 
 import pytest  # pylint: disable=g-import-not-at-top
 
