@@ -6,10 +6,14 @@ import pathlib
 import shutil
 import tempfile
 
+import xla_flags  # pylint: disable=g-bad-import-order  (imports no JAX)
+
 # Before anything imports wandb or jax.
 os.environ.setdefault('WANDB_MODE', 'offline')
 os.environ.setdefault('WANDB_SILENT', 'true')
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+# XLA at -O0: the tests are compile-bound (see xla_flags.py).
+xla_flags.apply()
 # One persistent compilation cache for the session, in a new temporary
 # directory: tests, and the processes they start (pytest-xdist's workers
 # too: they inherit it), that compile a program compiled before load it (a
@@ -74,7 +78,25 @@ LONGEST_FILES = (
     'test_optim_plugin.py', 'test_compilation_cache.py')
 
 
-def pytest_collection_modifyitems(items):
+# Tests marked `exhaustive` repeat a check that the default run makes on
+# representative cases, over every case (every optimizer, one more device
+# layout): they keep the default run under 10 minutes and run when asked for.
+EXHAUSTIVE_ENV = 'RESEARCH_TESTS_EXHAUSTIVE'
+
+
+def _exhaustive_wanted(config) -> bool:
+  marks = config.getoption('markexpr', '') or ''
+  return (os.environ.get(EXHAUSTIVE_ENV) == '1'
+          or ('exhaustive' in marks and 'not exhaustive' not in marks))
+
+
+def pytest_collection_modifyitems(config, items):
   rank = {name: i for i, name in enumerate(LONGEST_FILES)}
   # A stable sort: the tests of a file keep their order.
   items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+  if not _exhaustive_wanted(config):
+    skip = pytest.mark.skip(reason=f'an exhaustive case: run with {EXHAUSTIVE_ENV}=1 '
+                                   '(or -m exhaustive)')
+    for item in items:
+      if 'exhaustive' in item.keywords:
+        item.add_marker(skip)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import distributed_worker
+import xla_flags
 from research import distributed
 from research.config import base_config
 from research.distributed import Settings
@@ -177,6 +178,7 @@ def _worker_env(port: int) -> dict:
          if not k.startswith(('SLURM_', 'JAX_COORDINATOR', 'XLA_FLAGS'))}
   # The coordinator listens on loopback only (jax's default is every address).
   env['JAX_COORDINATOR_BIND_ADDRESS'] = f'127.0.0.1:{port}'
+  env['XLA_FLAGS'] = xla_flags.child_flags()  # the worker sets its devices
   return env
 
 
@@ -268,7 +270,10 @@ def _reference(steps: int) -> dict:
   return results
 
 
-@pytest.mark.parametrize('local_devices, steps', [(1, 4), (2, 2)])
+# One device a process is also what test_a_run_on_two_processes_... runs,
+# end to end: its step-by-step check is exhaustive.
+@pytest.mark.parametrize('local_devices, steps', [
+    pytest.param(1, 4, marks=pytest.mark.exhaustive), (2, 2)])
 def test_two_processes_train_as_one(tmp_path, local_devices, steps):
   timings = _run_workers(tmp_path, local_devices, steps)
   assert [t['primary'] for t in timings] == [True, False]

@@ -6,6 +6,7 @@ from research import config as config_lib
 from research import registry
 from research.train import run
 import experiments  # pylint: disable=unused-import  (registers them)
+import xla_flags
 
 pytestmark = pytest.mark.slow  # seconds a test: out of `-m 'not slow'`
 
@@ -26,6 +27,9 @@ def test_quickstart_full_recipe(tmp_path):
 @pytest.mark.slow
 def test_mnist_mlp_first_epoch(tmp_path, mnist_dir):
   """One epoch of the Keras recipe on the official MNIST files."""
+  if not xla_flags.optimized():  # runtime-bound: compiled as users' runs are
+    xla_flags.run_test_optimized('tests/test_experiments.py::test_mnist_mlp_first_epoch')
+    return
   config = config_lib.apply_overrides(registry.get('mnist_mlp').config(),
                                       QUIET + [f'data.dir={mnist_dir}', 'train.num_epochs=1'])
   summary = run(config, workdir=tmp_path)

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import slurm_cluster
+import xla_flags
 from launch import local, slurm
 from launch import trials as trials_lib
 from launch.trials import Trial
@@ -261,7 +262,7 @@ def test_a_two_task_srun_step_is_one_sharded_run_of_two_processes(cluster, tmp_p
   # Each task is one process with one CPU device; research.distributed reads
   # the step's SLURM environment and joins the two with jax.distributed.
   env = {'JAX_PLATFORMS': 'cpu', 'WANDB_MODE': 'disabled',
-         'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
+         'XLA_FLAGS': xla_flags.child_flags('--xla_force_host_platform_device_count=1')}
   step = shlex.join(['srun', '-N1', '-n2', '--kill-on-bad-exit=1', sys.executable,
                      '-m', 'launch.cli', *SHARDED, '--workdir', str(tmp_path / 'two')])
   started = time.perf_counter()
@@ -282,7 +283,7 @@ def test_a_two_task_srun_step_is_one_sharded_run_of_two_processes(cluster, tmp_p
       [sys.executable, '-m', 'launch.cli', *SHARDED, '--workdir', str(tmp_path / 'one')],
       cwd=REPO, capture_output=True, text=True, timeout=180,
       env={**os.environ, 'JAX_PLATFORMS': 'cpu', 'WANDB_MODE': 'disabled',
-           'XLA_FLAGS': '--xla_force_host_platform_device_count=2'})
+           'XLA_FLAGS': xla_flags.child_flags('--xla_force_host_platform_device_count=2')})
   one_s = time.perf_counter() - started
   assert one.returncode == 0, one.stderr[-3000:]
   one = summary_of(tmp_path / 'one')

@@ -57,7 +57,7 @@ def test_backprop_deltas_are_the_lectures():
     return 0.5 * jnp.sum((_outputs(params, jnp.asarray(X), NET64) - T) ** 2)
 
   with jax.enable_x64(True):
-    grads = jax.grad(error)(_params(jnp.float64))
+    grads = jax.jit(jax.grad(error))(_params(jnp.float64))  # compiled: see below
   jax.tree.map(lambda g, e: np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12),
                grads, expected)
 

@@ -15,6 +15,7 @@ from research.models import build_model
 from research.train.restore import load_trained
 import experiments  # pylint: disable=unused-import  (registers them)
 from experiments import quantization_run as quantization_experiment
+import xla_flags
 
 pytestmark = pytest.mark.slow  # seconds a test: out of `-m 'not slow'`
 
@@ -225,6 +226,10 @@ def test_int8_and_half_precision_agree_with_float32_on_mnist(tmp_path, mnist_dir
   experiment's own command (1 seed; it writes its table): int8 (either
   calibration), float16 and bfloat16 predict the float32 class on >= 99% of
   the 10,000 test images."""
+  if not xla_flags.optimized():  # runtime-bound: compiled as users' runs are
+    xla_flags.run_test_optimized('tests/test_quantization.py::'
+                                 'test_int8_and_half_precision_agree_with_float32_on_mnist')
+    return
   assert quantization_experiment.main([
       '--data-dir', str(mnist_dir), '--seeds', '1', '--epochs', '2', '--repeats', '1',
       '--calibration-size', '2000', '--output-dir', str(tmp_path / 'runs'),
