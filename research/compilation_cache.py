@@ -12,13 +12,13 @@ JAX (`JAX_COMPILATION_CACHE_DIR`) is left as it is. It takes effect when set
 before the process's first compilation.
 """
 
-import os
 import pathlib
 
 import jax
 
+from research import cache_dirs
+
 ENV = 'RESEARCH_COMPILATION_CACHE'
-OFF = ('off', 'none', 'false', '0')
 # Programs that compile faster than this are not written: op-by-op eager
 # work (a model's init) would otherwise fill the cache with tiny entries.
 MIN_COMPILE_SECONDS = 0.2
@@ -26,12 +26,7 @@ MIN_COMPILE_SECONDS = 0.2
 
 def cache_dir() -> pathlib.Path | None:
   """The directory the environment asks for, or None when it is off."""
-  value = os.environ.get(ENV, '').strip()
-  if value.lower() in OFF:
-    return None
-  if value:
-    return pathlib.Path(value).expanduser()
-  return pathlib.Path.home() / '.cache' / 'research' / 'jax'
+  return cache_dirs.from_environment(ENV, 'jax')
 
 
 def enable() -> pathlib.Path | None:

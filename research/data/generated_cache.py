@@ -23,18 +23,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from research import cache_dirs
+
 ENV = 'RESEARCH_DATA_CACHE'
-OFF = ('off', 'none', 'false', '0')
 
 
 def cache_dir() -> pathlib.Path | None:
   """The directory the environment asks for, or None when it is off."""
-  value = os.environ.get(ENV, '').strip()
-  if value.lower() in OFF:
-    return None
-  if value:
-    return pathlib.Path(value).expanduser()
-  return pathlib.Path.home() / '.cache' / 'research' / 'data'
+  return cache_dirs.from_environment(ENV, 'data')
 
 
 def entry_path(name: str, key: str) -> pathlib.Path | None:
