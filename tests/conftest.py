@@ -6,7 +6,8 @@ import pathlib
 import shutil
 import tempfile
 
-import xla_flags  # pylint: disable=g-bad-import-order  (imports no JAX)
+import opt_in  # pylint: disable=g-bad-import-order  (these two import no JAX)
+import xla_flags
 
 # Before anything imports wandb or jax.
 os.environ.setdefault('WANDB_MODE', 'offline')
@@ -84,17 +85,11 @@ LONGEST_FILES = (
 EXHAUSTIVE_ENV = 'RESEARCH_TESTS_EXHAUSTIVE'
 
 
-def _exhaustive_wanted(config) -> bool:
-  marks = config.getoption('markexpr', '') or ''
-  return (os.environ.get(EXHAUSTIVE_ENV) == '1'
-          or ('exhaustive' in marks and 'not exhaustive' not in marks))
-
-
 def pytest_collection_modifyitems(config, items):
   rank = {name: i for i, name in enumerate(LONGEST_FILES)}
   # A stable sort: the tests of a file keep their order.
   items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
-  if not _exhaustive_wanted(config):
+  if not opt_in.wanted(config, 'exhaustive', EXHAUSTIVE_ENV):
     skip = pytest.mark.skip(reason=f'an exhaustive case: run with {EXHAUSTIVE_ENV}=1 '
                                    '(or -m exhaustive)')
     for item in items:

@@ -25,11 +25,9 @@ def test_quickstart_full_recipe(tmp_path):
 
 
 @pytest.mark.slow
+@xla_flags.compiled_as_users_are  # runtime-bound: an epoch of 60,000 images
 def test_mnist_mlp_first_epoch(tmp_path, mnist_dir):
   """One epoch of the Keras recipe on the official MNIST files."""
-  if not xla_flags.optimized():  # runtime-bound: compiled as users' runs are
-    xla_flags.run_test_optimized('tests/test_experiments.py::test_mnist_mlp_first_epoch')
-    return
   config = config_lib.apply_overrides(registry.get('mnist_mlp').config(),
                                       QUIET + [f'data.dir={mnist_dir}', 'train.num_epochs=1'])
   summary = run(config, workdir=tmp_path)

@@ -53,6 +53,7 @@ import jax
 import numpy as np
 import pytest
 
+import opt_in
 from research.data import load_dataset
 from research.tracking import run_dir as run_dir_lib
 from research.train.resolve import config_from_record
@@ -853,9 +854,7 @@ CASES = _cases()
 
 
 def _slow_wanted(config) -> bool:
-  marks = config.getoption('markexpr', '') or ''
-  return (os.environ.get('RESEARCH_FAULTS_SLOW') == '1'
-          or ('slow' in marks and 'not slow' not in marks))
+  return opt_in.wanted(config, 'slow', 'RESEARCH_FAULTS_SLOW')
 
 
 def _param(case: Case):

@@ -52,15 +52,12 @@ def _params(run_dir):
   return jax.tree.leaves(load_trained(run_dir).state.params)
 
 
+# At the tests' -O0, mixup's Beta sampler (a rejection loop) rounds
+# differently vmapped and alone and can accept another draw; compiled as
+# users' runs are, the members equal their runs to 1e-5.
 @pytest.mark.slow
+@xla_flags.compiled_as_users_are
 def test_population_equals_separate_runs(tmp_path):
-  if not xla_flags.optimized():
-    # At the tests' -O0, mixup's Beta sampler (a rejection loop) rounds
-    # differently vmapped and alone and can accept another draw; compiled as
-    # users' runs are, the members equal their runs to 1e-5.
-    xla_flags.run_test_optimized(
-        'tests/test_population.py::test_population_equals_separate_runs')
-    return
   summaries = train_population(_configs(tmp_path / 'pop'))
   for m, got in zip(MEMBERS, summaries):
     alone = run(tiny_config(*BASE, *m, f'tracking.output_dir={tmp_path / "alone"}'))

@@ -221,15 +221,12 @@ def test_refusals_name_the_key_or_the_choices():
 
 
 @pytest.mark.slow
+@xla_flags.compiled_as_users_are  # runtime-bound: 2 epochs of a 784-512-512 net
 def test_int8_and_half_precision_agree_with_float32_on_mnist(tmp_path, mnist_dir):
   """The mnist_mlp model (784-512-512-10) trained for 2 epochs by the
   experiment's own command (1 seed; it writes its table): int8 (either
   calibration), float16 and bfloat16 predict the float32 class on >= 99% of
   the 10,000 test images."""
-  if not xla_flags.optimized():  # runtime-bound: compiled as users' runs are
-    xla_flags.run_test_optimized('tests/test_quantization.py::'
-                                 'test_int8_and_half_precision_agree_with_float32_on_mnist')
-    return
   assert quantization_experiment.main([
       '--data-dir', str(mnist_dir), '--seeds', '1', '--epochs', '2', '--repeats', '1',
       '--calibration-size', '2000', '--output-dir', str(tmp_path / 'runs'),

@@ -7,9 +7,11 @@ float32 rounding: a tiny run's final metrics were identical and its
 parameters within 3e-7. Processes that tests start inherit it; those that
 set XLA_FLAGS themselves (fake devices) add `child_flags()`. A check that
 needs XLA compiled as users' is runs in a child pytest
-(`run_test_optimized`). Users' runs are not affected.
+(`@compiled_as_users_are`). Users' runs are not affected.
 """
 
+import functools
+import inspect
 import os
 import subprocess
 import sys
@@ -17,6 +19,7 @@ import sys
 O0_FLAG = '--xla_backend_optimization_level=0'
 # Set in a child pytest that must compile as users' runs do.
 OPTIMIZED_ENV = 'RESEARCH_TESTS_XLA_OPTIMIZED'
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def apply() -> None:
@@ -44,9 +47,22 @@ def run_test_optimized(nodeid: str, timeout: int = 300) -> None:
   if it does not pass."""
   env = {**os.environ, OPTIMIZED_ENV: '1',
          'XLA_FLAGS': os.environ.get('XLA_FLAGS', '').replace(O0_FLAG, '').strip()}
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   done = subprocess.run(
       [sys.executable, '-m', 'pytest', nodeid, '-q', '-n', '0', '-p', 'no:cacheprovider'],
-      cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
+      cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
   assert done.returncode == 0 and ' passed' in done.stdout, (
       f'{nodeid} in an optimized child pytest:\n{done.stdout[-4000:]}{done.stderr[-2000:]}')
+
+
+def compiled_as_users_are(test):
+  """Decorates a test (not parametrized) that must run compiled as users'
+  runs are, being runtime-bound or sensitive to code generation: at the
+  tests' -O0 it runs itself in an optimized child pytest instead."""
+  nodeid = f'{os.path.relpath(inspect.getfile(test), ROOT)}::{test.__name__}'
+
+  @functools.wraps(test)  # pytest reads the fixtures off the wrapped signature
+  def wrapper(*args, **kwargs):
+    if optimized():
+      return test(*args, **kwargs)
+    return run_test_optimized(nodeid)
+  return wrapper
